@@ -1,0 +1,55 @@
+"""Turn pytest-benchmark's JSON into the ratio tables of bench/RESULTS.md.
+
+    pytest bench/ --benchmark-only --benchmark-json=bench/results.json
+    python bench/report.py bench/results.json
+
+For each group: median time, ratio to every other engine in the group
+(> 1 means the other is slower), GB/s where the benchmark moves a known number of
+bytes, and the fraction of the ``np.copyto`` bandwidth measured in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+
+
+def fmt_time(s: float) -> str:
+    for unit, f in (("s", 1), ("ms", 1e3), ("us", 1e6)):
+        if s * f >= 1:
+            return f"{s * f:.3g} {unit}"
+    return f"{s * 1e9:.3g} ns"
+
+
+def main(path: str) -> None:
+    data = json.load(open(path))
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for b in data["benchmarks"]:
+        groups[b["group"]].append(b)
+    copy_bw = None
+    for b in data["benchmarks"]:
+        if b["extra_info"].get("engine") == "np.copyto":
+            copy_bw = b["extra_info"]["bytes"] / b["stats"]["median"] / 1e9
+    info = data.get("machine_info", {})
+    print(f"Machine: {info.get('cpu', {}).get('brand_raw', '?')}, {info.get('cpu', {}).get('count', '?')} cores; "
+          f"python {info.get('python_version', '?')}; {data.get('datetime', '')[:19]}")
+    if copy_bw:
+        print(f"\nnp.copyto bandwidth measured in this run: {copy_bw:.1f} GB/s (read + write)\n")
+    for group, items in groups.items():
+        ours = [b for b in items if b["extra_info"].get("engine", "").startswith("tinygrad_norm")]
+        base = ours[0] if ours else items[0]
+        print(f"\n### {group}\n")
+        print("| engine | median | ratio: engine / ours | GB/s | of copy bandwidth |")
+        print("|---|---|---|---|---|")
+        for b in sorted(items, key=lambda b: b["stats"]["median"]):
+            med = b["stats"]["median"]
+            nbytes = b["extra_info"].get("bytes", 0)
+            gbs = f"{nbytes / med / 1e9:.1f}" if nbytes else ""
+            frac = f"{nbytes / med / 1e9 / copy_bw:.0%}" if nbytes and copy_bw else ""
+            ratio = med / base["stats"]["median"]
+            print(f"| {b['extra_info'].get('engine', b['name'])} | {fmt_time(med)} | {ratio:.2f}x | {gbs} | {frac} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "bench/results.json")

@@ -1,0 +1,136 @@
+"""Core engine: matmul, per-op overhead, and the Burn example's training step, against NumPy and torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinygrad_norm as tn
+
+from conftest import need_torch
+
+MATMUL_SHAPES = [(256, 8, 64), (1024, 1024, 1024), (4096, 4096, 4096)]
+
+
+def _operands(m, k, n):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
+
+
+def _run(benchmark, fn, m):
+    if m >= 4096:  # ~1 s a call: a few rounds are enough
+        benchmark.pedantic(fn, rounds=3, iterations=1, warmup_rounds=1)
+    else:
+        benchmark(fn)
+
+
+@pytest.mark.parametrize("m,k,n", MATMUL_SHAPES, ids=lambda v: str(v))
+@pytest.mark.parametrize("engine", ["tinygrad_norm", "numpy", "torch"])
+def test_matmul(benchmark, tag, engine, m, k, n):
+    benchmark.group = f"matmul {m}x{k} @ {k}x{n} float32"
+    a, b = _operands(m, k, n)
+    tag(engine, flops=2 * m * k * n)
+    if engine == "tinygrad_norm":
+        ta, tb = tn.Tensor(a), tn.Tensor(b)
+        _run(benchmark, lambda: ta @ tb, m)
+    elif engine == "numpy":
+        _run(benchmark, lambda: a @ b, m)
+    else:
+        torch = need_torch()
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        _run(benchmark, lambda: ta @ tb, m)
+
+
+@pytest.mark.parametrize("engine", ["tinygrad_norm", "tinygrad_norm_grad", "numpy", "torch"])
+def test_tiny_add_overhead(benchmark, tag, engine):
+    """64-element add: measures what an op costs beyond the arithmetic."""
+    benchmark.group = "add of two 64-element float32 vectors (per-op overhead)"
+    a, b = np.ones(64, np.float32), np.ones(64, np.float32)
+    tag(engine)
+    if engine.startswith("tinygrad_norm"):
+        ta, tb = tn.Tensor(a, requires_grad=engine.endswith("grad")), tn.Tensor(b)
+        benchmark(lambda: ta + tb)
+    elif engine == "numpy":
+        benchmark(lambda: a + b)
+    else:
+        torch = need_torch()
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        benchmark(lambda: ta + tb)
+
+
+def _batch():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((256, 8)).astype(np.float32), rng.standard_normal((256, 1)).astype(np.float32)
+
+
+@pytest.mark.parametrize("engine", ["tinygrad_norm", "torch", "numpy_handwritten"])
+def test_mlp_training_step(benchmark, tag, engine):
+    """One Adam step of Burn's regression MLP (256x8 -> 64 -> ReLU -> 1, MSE)."""
+    benchmark.group = "training step: 8->64->ReLU->1 MLP, batch 256, MSE, Adam"
+    tag(engine)
+    x, y = _batch()
+    if engine == "tinygrad_norm":
+        tn.manual_seed(0)
+        model = tn.nn.Sequential(tn.nn.Linear(8, 64), tn.nn.ReLU(), tn.nn.Linear(64, 1))
+        opt = tn.optim.Adam(model.parameters(), lr=1e-3)
+        tx, ty = tn.Tensor(x), tn.Tensor(y)
+
+        def step():
+            opt.zero_grad()
+            tn.nn.functional.mse_loss(model(tx), ty).backward()
+            opt.step()
+    elif engine == "torch":
+        torch = need_torch()
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(8, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+        def step():
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(tx), ty).backward()
+            opt.step()
+    else:
+        step = _handwritten_numpy_step(x, y)
+    for _ in range(20):
+        step()
+    benchmark(step)
+
+
+def _handwritten_numpy_step(x, y):
+    """The floor for a NumPy engine: no autograd, manual gradients, one Adam over a flat buffer."""
+    rng = np.random.default_rng(0)
+    sizes = [(64, 8), (64,), (1, 64), (1,)]
+    flat = rng.uniform(-0.3, 0.3, sum(int(np.prod(s)) for s in sizes)).astype(np.float32)
+    grad = np.zeros_like(flat)
+    views, gviews, off = [], [], 0
+    for s in sizes:
+        n = int(np.prod(s))
+        views.append(flat[off:off + n].reshape(s))
+        gviews.append(grad[off:off + n].reshape(s))
+        off += n
+    m, v = np.zeros_like(flat), np.zeros_like(flat)
+    w1, b1, w2, b2 = views
+    gw1, gb1, gw2, gb2 = gviews
+    t = [0]
+
+    def step():
+        h = x @ w1.T
+        h += b1
+        np.maximum(h, 0, out=h)
+        out = h @ w2.T
+        out += b2
+        d = out - y
+        d *= 2.0 / d.size
+        np.matmul(d.T, h, out=gw2)
+        gb2[...] = d.sum(0)
+        dh = d @ w2
+        dh *= h > 0
+        np.matmul(dh.T, x, out=gw1)
+        gb1[...] = dh.sum(0)
+        t[0] += 1
+        m[...] = 0.9 * m + 0.1 * grad
+        v[...] = 0.999 * v + 0.001 * grad * grad
+        flat[...] -= (1e-3 / (1 - 0.9 ** t[0])) * m / (np.sqrt(v / (1 - 0.999 ** t[0])) + 1e-8)
+
+    return step

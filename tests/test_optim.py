@@ -1,0 +1,129 @@
+"""Optimizers and training trajectories against torch.optim run the same way."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import tinygrad_norm as tn
+from tinygrad_norm import nn
+
+
+def twin_mlps(seed: int = 0):
+    """The Burn example's 8 -> 64 -> ReLU -> 1 MLP, ours with the weights of a torch one."""
+    torch.manual_seed(seed)
+    ref = torch.nn.Sequential(torch.nn.Linear(8, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1))
+    ours = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 1))
+    ours.load_state_dict({k: v.numpy() for k, v in ref.state_dict().items()})
+    return ours, ref
+
+
+def batches(n: int, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((8, 1))
+    for _ in range(n):
+        x = rng.standard_normal((256, 8)).astype(np.float32)
+        y = (np.tanh(x @ w) + 0.1 * rng.standard_normal((256, 1))).astype(np.float32)
+        yield x, y
+
+
+OPTIMIZERS = {
+    "sgd": (lambda p: tn.optim.SGD(p, lr=0.05), lambda p: torch.optim.SGD(p, lr=0.05)),
+    "sgd_momentum": (lambda p: tn.optim.SGD(p, lr=0.02, momentum=0.9, weight_decay=1e-3),
+                     lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.9, weight_decay=1e-3)),
+    "sgd_nesterov": (lambda p: tn.optim.SGD(p, lr=0.02, momentum=0.8, nesterov=True),
+                     lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.8, nesterov=True)),
+    "sgd_dampening": (lambda p: tn.optim.SGD(p, lr=0.02, momentum=0.9, dampening=0.3),
+                      lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.9, dampening=0.3)),
+    "adam": (lambda p: tn.optim.Adam(p, lr=1e-3), lambda p: torch.optim.Adam(p, lr=1e-3)),
+    "adam_wd": (lambda p: tn.optim.Adam(p, lr=3e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-2),
+                lambda p: torch.optim.Adam(p, lr=3e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-2)),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_training_trajectory_matches_torch(name):
+    """50 steps on the same batches: every loss and the final parameters agree within float32 tolerance.
+
+    rtol 1e-5 on losses; parameters also get atol 1e-6 because Adam's update of a weight whose
+    gradient is near zero divides two tiny numbers, where float32 rounding is relatively larger.
+    """
+    make_ours, make_ref = OPTIMIZERS[name]
+    ours, ref = twin_mlps()
+    opt, ref_opt = make_ours(ours.parameters()), make_ref(ref.parameters())
+    for step, (x, y) in enumerate(batches(50)):
+        opt.zero_grad()
+        loss = tn.nn.functional.mse_loss(ours(tn.Tensor(x)), tn.Tensor(y))
+        loss.backward()
+        opt.step()
+        ref_opt.zero_grad()
+        ref_loss = torch.nn.functional.mse_loss(ref(torch.from_numpy(x)), torch.from_numpy(y))
+        ref_loss.backward()
+        ref_opt.step()
+        np.testing.assert_allclose(loss.item(), ref_loss.item(), rtol=1e-5, err_msg=f"loss at step {step}")
+    for (k, v), (_, rv) in zip(ours.state_dict().items(), ref.state_dict().items()):
+        np.testing.assert_allclose(v.numpy(), rv.numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_parameter_without_gradient_is_skipped_like_torch():
+    a0, b0 = np.array([1.0, -2.0]), np.array([0.5])
+    a, b = tn.Tensor(a0, dtype="float64", requires_grad=True), tn.Tensor(b0, dtype="float64", requires_grad=True)
+    ta, tb = torch.tensor(a0, requires_grad=True), torch.tensor(b0, requires_grad=True)
+    opt, ref = tn.optim.Adam([a, b], lr=0.1), torch.optim.Adam([ta, tb], lr=0.1)
+    for step in range(6):
+        use_b = step % 2 == 0
+        opt.zero_grad()
+        ((a * a).sum() + ((b * 3).sum() if use_b else 0)).backward()
+        opt.step()
+        ref.zero_grad()
+        ((ta * ta).sum() + ((tb * 3).sum() if use_b else 0)).backward()
+        ref.step()
+    np.testing.assert_allclose(a.numpy(), ta.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(b.numpy(), tb.detach().numpy(), rtol=1e-12)
+
+
+def test_optimizer_state_dict_resumes_identically(tmp_path):
+    ours, _ = twin_mlps()
+    opt = tn.optim.Adam(ours.parameters(), lr=1e-2)
+    data = list(batches(6))
+
+    def run(model, optimizer, chunk):
+        for x, y in chunk:
+            optimizer.zero_grad()
+            tn.nn.functional.mse_loss(model(tn.Tensor(x)), tn.Tensor(y)).backward()
+            optimizer.step()
+
+    run(ours, opt, data[:3])
+    tn.save({"model": ours.state_dict(), "optim": opt.state_dict()}, tmp_path / "ckpt.npz")
+    run(ours, opt, data[3:])
+    restored, _ = twin_mlps(seed=5)
+    ckpt = tn.load(tmp_path / "ckpt.npz")
+    restored.load_state_dict(ckpt["model"])
+    opt2 = tn.optim.Adam(restored.parameters(), lr=1e-2)
+    opt2.load_state_dict(ckpt["optim"])
+    run(restored, opt2, data[3:])
+    for (k, v), (_, w) in zip(ours.state_dict().items(), restored.state_dict().items()):
+        np.testing.assert_array_equal(v.numpy(), w.numpy(), err_msg=k)
+    with pytest.raises(ValueError, match="SGD"):
+        tn.optim.SGD(restored.parameters(), lr=0.1).load_state_dict(ckpt["optim"])
+
+
+def test_replacing_param_data_keeps_optimizer_working():
+    w = tn.Tensor([1.0, 2.0], requires_grad=True)
+    opt = tn.optim.SGD([w], lr=0.5)
+    w.data = np.array([10.0, 20.0], dtype=np.float32)
+    (w * w).sum().backward()
+    opt.step()
+    np.testing.assert_allclose(w.numpy(), [0.0, 0.0])
+
+
+def test_optimizer_errors():
+    with pytest.raises(ValueError, match="empty"):
+        tn.optim.SGD([], lr=0.1)
+    with pytest.raises(ValueError, match="does not require grad"):
+        tn.optim.SGD([tn.ones(2)], lr=0.1)
+    with pytest.raises(ValueError, match="invalid lr"):
+        tn.optim.Adam([tn.ones(2, requires_grad=True)], lr=-1)
+    with pytest.raises(ValueError, match="beta"):
+        tn.optim.Adam([tn.ones(2, requires_grad=True)], betas=(1.0, 0.9))

@@ -1,0 +1,65 @@
+"""Tensor construction, dtypes, conversion, constructors and the seeded generator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinygrad_norm as tn
+
+
+def test_dtypes_default_to_float32_and_keep_float64_when_asked():
+    assert tn.Tensor([1.5, 2.0]).dtype == np.float32
+    assert tn.Tensor(np.zeros(3)).dtype == np.float32
+    assert tn.Tensor(np.zeros(3), dtype="float64").dtype == np.float64
+    assert tn.Tensor(np.zeros(3), dtype=tn.float64).dtype == np.float64
+    assert tn.Tensor(3).dtype == np.int64
+    assert tn.Tensor([True, False]).dtype == np.bool_
+
+
+def test_basic_attributes_and_conversion():
+    t = tn.Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    assert t.shape == (2, 3) and t.ndim == 2 and t.size == 6 and len(t) == 2
+    assert t.device == "cpu"
+    assert t[1, 2].item() == 6.0
+    np.testing.assert_array_equal(t[:, 1:].numpy(), [[2, 3], [5, 6]])
+    assert t.to("cpu") is t
+    assert t.tolist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    assert "Tensor(" in repr(t)
+    with pytest.raises(ValueError, match="one element"):
+        t.item()
+    with pytest.raises(TypeError, match="0-d"):
+        len(tn.Tensor(1.0))
+
+
+def test_constructors():
+    np.testing.assert_array_equal(tn.zeros(2, 3).numpy(), np.zeros((2, 3)))
+    np.testing.assert_array_equal(tn.ones((2,)).numpy(), [1, 1])
+    np.testing.assert_array_equal(tn.full((2,), 7.0).numpy(), [7, 7])
+    assert tn.arange(5).dtype == np.int64 and tn.arange(0.0, 1.0, 0.25).dtype == np.float32
+    np.testing.assert_array_equal(tn.arange(1, 7, 2).numpy(), [1, 3, 5])
+    assert tn.zeros(2, requires_grad=True).requires_grad
+    with pytest.raises(ValueError, match="non-negative"):
+        tn.zeros(-1)
+
+
+def test_manual_seed_makes_random_tensors_reproducible():
+    tn.manual_seed(42)
+    a, b = tn.randn(3, 4), tn.rand(5)
+    tn.manual_seed(42)
+    np.testing.assert_array_equal(a.numpy(), tn.randn(3, 4).numpy())
+    np.testing.assert_array_equal(b.numpy(), tn.rand(5).numpy())
+    assert a.dtype == np.float32
+    r = tn.rand(10000).numpy()
+    assert 0 <= r.min() and r.max() < 1
+    n = tn.randn(100000).numpy()
+    assert abs(n.mean()) < 0.02 and abs(n.std() - 1) < 0.02
+
+
+def test_astype_is_differentiable():
+    x = tn.Tensor([1.0, 2.0], requires_grad=True)
+    y = x.double() * 3
+    assert y.dtype == np.float64
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad.numpy(), [3, 3])

@@ -1,0 +1,42 @@
+"""tinygrad_norm: a small tensor/autograd engine that teaches why feature scaling decides
+whether gradient descent works.
+
+    import tinygrad_norm as tn
+    x = tn.Tensor([[1.0, 2.0]], requires_grad=True)
+"""
+
+from . import nn, optim
+from ._backend import DEVICES, cuda_available
+from .serialization import CheckpointError, load, save
+from .tensor import (
+    Tensor,
+    arange,
+    bool_,
+    cat,
+    concatenate,
+    default_generator,
+    float32,
+    float64,
+    full,
+    int64,
+    is_grad_enabled,
+    manual_seed,
+    no_grad,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    stack,
+    tensor,
+    zeros,
+    zeros_like,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEVICES", "CheckpointError", "Tensor", "arange", "bool_", "cat", "concatenate", "cuda_available",
+    "default_generator", "float32", "float64", "full", "int64", "is_grad_enabled", "load", "manual_seed",
+    "nn", "no_grad", "ones", "ones_like", "optim", "rand", "randn", "save", "stack", "tensor", "zeros",
+    "zeros_like",
+]

@@ -1,0 +1,535 @@
+"""Every differentiable op, forward and backward side by side.
+
+An op is a :class:`Function` subclass. ``forward`` receives the parents' raw
+arrays and returns the output array, keeping in ``self.saved`` only what
+``backward`` needs; ``backward`` receives the output's gradient and returns
+one gradient (or None) per parent. Ops use ``self.xp`` (numpy or cupy) and the
+backend's fused kernels, never a device-specific module, so a new device never
+touches this file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._backend import Backend
+from .tensor import Tensor, _GradMode
+
+_new = object.__new__
+
+
+class Function:
+    __slots__ = ("parents", "saved", "needs_grad", "backend")
+
+    @classmethod
+    def apply(cls, *parents: Tensor, **kwargs: Any) -> Tensor:
+        fn = _new(cls)
+        fn.parents = parents
+        fn.backend = parents[0]._backend
+        fn.saved = ()
+        requires = False
+        if _GradMode.enabled:
+            fn.needs_grad = needs = tuple(p.requires_grad for p in parents)
+            requires = True in needs
+        else:
+            fn.needs_grad = (False,) * len(parents)
+        out = fn.forward(*[p.data for p in parents], **kwargs)
+        if not requires:
+            return Tensor._make(out, fn.backend)
+        return Tensor._make(out, fn.backend, True, fn)
+
+    @property
+    def xp(self):
+        return self.backend.xp
+
+    def forward(self, *arrays: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def backward(self, grad: Any) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+
+def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``grad`` down to ``shape``: the reverse of NumPy broadcasting."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad
+
+
+def _broadcast_error(op: str, a: Any, b: Any, e: Exception) -> ValueError:
+    return ValueError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast together "
+                      "(trailing dimensions must match or be 1)")
+
+
+# ---- binary arithmetic -----------------------------------------------------------------
+class Add(Function):
+    __slots__ = ()
+
+    def forward(self, a, b):
+        self.saved = (a.shape, b.shape)
+        try:
+            return a + b
+        except ValueError as e:
+            raise _broadcast_error("add", a, b, e) from None
+
+    def backward(self, g):
+        sa, sb = self.saved
+        na, nb = self.needs_grad
+        return (unbroadcast(g, sa) if na else None, unbroadcast(g, sb) if nb else None)
+
+
+class Sub(Function):
+    __slots__ = ()
+
+    def forward(self, a, b):
+        self.saved = (a.shape, b.shape)
+        try:
+            return a - b
+        except ValueError as e:
+            raise _broadcast_error("sub", a, b, e) from None
+
+    def backward(self, g):
+        sa, sb = self.saved
+        na, nb = self.needs_grad
+        return (unbroadcast(g, sa) if na else None, unbroadcast(-g, sb) if nb else None)
+
+
+class Mul(Function):
+    __slots__ = ()
+
+    def forward(self, a, b):
+        na, nb = self.needs_grad
+        self.saved = (a if nb else a.shape, b if na else b.shape)
+        try:
+            return a * b
+        except ValueError as e:
+            raise _broadcast_error("mul", a, b, e) from None
+
+    def backward(self, g):
+        a, b = self.saved
+        na, nb = self.needs_grad
+        return (unbroadcast(g * b, a.shape if nb else a) if na else None,
+                unbroadcast(g * a, b.shape if na else b) if nb else None)
+
+
+class Div(Function):
+    __slots__ = ()
+
+    def forward(self, a, b):
+        try:
+            out = a / b
+        except ValueError as e:
+            raise _broadcast_error("div", a, b, e) from None
+        self.saved = (a.shape, b, out)
+        return out
+
+    def backward(self, g):
+        sa, b, out = self.saved
+        na, nb = self.needs_grad
+        return (unbroadcast(g / b, sa) if na else None,
+                unbroadcast(-g * out / b, b.shape) if nb else None)
+
+
+class Pow(Function):
+    """x ** e for a scalar exponent e."""
+
+    __slots__ = ()
+
+    def forward(self, x, exponent):
+        self.saved = (x, exponent)
+        return x ** exponent
+
+    def backward(self, g):
+        x, e = self.saved
+        if e == 0:
+            return (self.xp.zeros_like(x),)
+        return (g * e * x ** (e - 1),)
+
+
+class MatMul(Function):
+    """a @ b with NumPy's rules for 1-D operands and broadcast batch dimensions."""
+
+    __slots__ = ()
+
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError("matmul needs tensors with at least one dimension; use * for scalars")
+        if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+            raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} are not aligned "
+                             f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else 0]})")
+        self.saved = (a, b)
+        return a @ b
+
+    def backward(self, g):
+        a, b = self.saved
+        xp = self.xp
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        batch = g.ndim - (a.ndim > 1) - (b.ndim > 1)  # 1-d operands dropped a dimension from the output
+        g2 = g.reshape(g.shape[:batch] + (a2.shape[-2], b2.shape[-1]))
+        ga = gb = None
+        if self.needs_grad[0]:
+            ga = unbroadcast(g2 @ xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if self.needs_grad[1]:
+            gb = unbroadcast(xp.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+# ---- unary -------------------------------------------------------------------------------
+class Neg(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, g):
+        return (-g,)
+
+
+class Exp(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        out = self.xp.exp(x)
+        self.saved = out
+        return out
+
+    def backward(self, g):
+        return (g * self.saved,)
+
+
+class Log(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        self.saved = x
+        return self.xp.log(x)
+
+    def backward(self, g):
+        return (g / self.saved,)
+
+
+class Sqrt(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        out = self.xp.sqrt(x)
+        self.saved = out
+        return out
+
+    def backward(self, g):
+        return (g / (2 * self.saved),)
+
+
+class Abs(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        self.saved = x
+        return self.xp.abs(x)
+
+    def backward(self, g):
+        return (g * self.xp.sign(self.saved),)
+
+
+class ReLU(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        out = self.backend.relu(x)
+        self.saved = out
+        return out
+
+    def backward(self, g):
+        return (self.backend.relu_backward(g, self.saved),)
+
+
+class Sigmoid(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        xp = self.xp
+        # exp of -|x| never overflows; the two branches are the same function
+        e = xp.exp(-xp.abs(x))
+        out = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        self.saved = out
+        return out
+
+    def backward(self, g):
+        s = self.saved
+        return (g * s * (1 - s),)
+
+
+class Tanh(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        out = self.xp.tanh(x)
+        self.saved = out
+        return out
+
+    def backward(self, g):
+        t = self.saved
+        return (g * (1 - t * t),)
+
+
+class Clip(Function):
+    """Gradient passes where lo <= x <= hi, like torch.clamp."""
+
+    __slots__ = ()
+
+    def forward(self, x, lo, hi):
+        self.saved = (x, lo, hi)
+        return self.xp.clip(x, lo, hi)
+
+    def backward(self, g):
+        x, lo, hi = self.saved
+        mask = self.xp.ones(x.shape, dtype=bool)
+        if lo is not None:
+            mask &= x >= lo
+        if hi is not None:
+            mask &= x <= hi
+        return (g * mask,)
+
+
+class Cast(Function):
+    __slots__ = ()
+
+    def forward(self, x, dtype):
+        self.saved = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, g):
+        return (g.astype(self.saved),)
+
+
+class ToDevice(Function):
+    __slots__ = ()
+
+    def forward(self, x, backend: Backend):
+        self.saved = self.backend
+        self.backend = backend
+        return backend.asarray(x, x.dtype)  # each backend's asarray accepts the other's arrays
+
+    def backward(self, g):
+        return (self.saved.asarray(g, g.dtype),)
+
+
+# ---- reductions -----------------------------------------------------------------------------
+def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise IndexError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+    return tuple(sorted(int(a) % ndim for a in axes))
+
+
+def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+class Sum(Function):
+    __slots__ = ()
+
+    def forward(self, x, axis, keepdims):
+        axes = _axes(axis, x.ndim)
+        self.saved = (x.shape, axes)
+        return x.sum(axis=axes, keepdims=keepdims)
+
+    def backward(self, g):
+        shape, axes = self.saved
+        return (self.xp.broadcast_to(g.reshape(_kept_shape(shape, axes)), shape),)
+
+
+class Mean(Function):
+    __slots__ = ()
+
+    def forward(self, x, axis, keepdims):
+        axes = _axes(axis, x.ndim)
+        n = 1
+        for a in axes:
+            n *= x.shape[a]
+        self.saved = (x.shape, axes, n)
+        return x.mean(axis=axes, keepdims=keepdims)
+
+    def backward(self, g):
+        shape, axes, n = self.saved
+        return (self.xp.broadcast_to(g.reshape(_kept_shape(shape, axes)) / n, shape),)
+
+
+class _Extremum(Function):
+    __slots__ = ()
+    _reduce = "max"
+
+    def forward(self, x, axis, keepdims):
+        axes = _axes(axis, x.ndim)
+        if x.size == 0:
+            raise ValueError(f"{self._reduce}() of an empty tensor")
+        out = getattr(x, self._reduce)(axis=axes, keepdims=True)
+        self.saved = (x, out, axes)
+        return out if keepdims else out.reshape([s for i, s in enumerate(x.shape) if i not in axes])
+
+    def backward(self, g):
+        x, out, axes = self.saved
+        mask = x == out
+        count = mask.sum(axis=axes, keepdims=True)
+        return (mask * (g.reshape(out.shape) / count),)
+
+
+class Max(_Extremum):
+    __slots__ = ()
+    _reduce = "max"
+
+
+class Min(_Extremum):
+    __slots__ = ()
+    _reduce = "min"
+
+
+class Var(Function):
+    __slots__ = ()
+
+    def forward(self, x, axis, ddof, keepdims):
+        axes = _axes(axis, x.ndim)
+        n = 1
+        for a in axes:
+            n *= x.shape[a]
+        if n - ddof <= 0:
+            raise ValueError(f"var/std over {n} element(s) with ddof={ddof} divides by {n - ddof}; "
+                             "use more elements or a smaller ddof")
+        mean = x.mean(axis=axes, keepdims=True)
+        centered = x - mean
+        out = (centered * centered).sum(axis=axes, keepdims=keepdims) / (n - ddof)
+        self.saved = (centered, axes, n - ddof)
+        return out.astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        centered, axes, denom = self.saved
+        return (centered * (g.reshape(_kept_shape(centered.shape, axes)) * (2.0 / denom)),)
+
+
+# ---- shape ---------------------------------------------------------------------------------
+class Reshape(Function):
+    __slots__ = ()
+
+    def forward(self, x, shape):
+        self.saved = x.shape
+        try:
+            return x.reshape(shape)
+        except ValueError:
+            raise ValueError(f"cannot reshape a tensor of shape {tuple(x.shape)} ({x.size} elements) "
+                             f"into shape {tuple(shape)}") from None
+
+    def backward(self, g):
+        return (g.reshape(self.saved),)
+
+
+class Transpose(Function):
+    __slots__ = ()
+
+    def forward(self, x, axes):
+        if axes is not None and sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
+            raise ValueError(f"transpose axes {axes} are not a permutation of a {x.ndim}-d tensor's axes")
+        self.saved = axes
+        return x.transpose(axes)
+
+    def backward(self, g):
+        axes = self.saved
+        if axes is None:
+            return (g.transpose(),)
+        return (g.transpose(np.argsort([a % g.ndim for a in axes])),)
+
+
+class Index(Function):
+    __slots__ = ()
+
+    def forward(self, x, index):
+        self.saved = (x.shape, x.dtype, index)
+        return x[index]
+
+    def backward(self, g):
+        shape, dtype, index = self.saved
+        out = self.xp.zeros(shape, dtype=dtype)
+        self.backend.scatter_add(out, index, g)
+        return (out,)
+
+
+class Concatenate(Function):
+    __slots__ = ()
+
+    def forward(self, *arrays, axis):
+        if arrays[0].ndim == 0:
+            raise ValueError("cannot concatenate 0-d tensors; use stack()")
+        axis = _axes(axis, arrays[0].ndim)[0]
+        try:
+            out = self.xp.concatenate(arrays, axis=axis)
+        except ValueError:
+            raise ValueError(f"concatenate along axis {axis}: shapes {[tuple(a.shape) for a in arrays]} "
+                             "must match except on that axis") from None
+        self.saved = (axis, [a.shape[axis] for a in arrays])
+        return out
+
+    def backward(self, g):
+        axis, sizes = self.saved
+        bounds = np.cumsum(sizes)[:-1].tolist()
+        parts = self.xp.split(g, bounds, axis=axis)
+        return tuple(p if need else None for p, need in zip(parts, self.needs_grad))
+
+
+# ---- fused hot-path nodes ----------------------------------------------------------------
+class Linear(Function):
+    """y = x @ W.T + b as one node (W is (out, in), like torch.nn.Linear)."""
+
+    __slots__ = ()
+
+    def forward(self, x, w, b=None):
+        if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
+            raise ValueError(f"linear: input of shape {tuple(x.shape)} does not fit a weight of shape "
+                             f"{tuple(w.shape)} (the input's last dimension must be {w.shape[-1]})")
+        if b is not None and b.shape != (w.shape[0],):
+            raise ValueError(f"linear: bias of shape {tuple(b.shape)} does not fit a weight of shape "
+                             f"{tuple(w.shape)}; expected ({w.shape[0]},)")
+        x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+        out = x2 @ w.T
+        if b is not None:
+            out += b
+        self.saved = (x, w)
+        return out.reshape(x.shape[:-1] + (w.shape[0],)) if x.ndim != 2 else out
+
+    def backward(self, g):
+        x, w = self.saved
+        need = self.needs_grad
+        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+        gx = (g2 @ w).reshape(x.shape) if need[0] else None
+        gw = g2.T @ x.reshape(-1, x.shape[-1]) if need[1] else None
+        gb = g2.sum(axis=0) if len(need) > 2 and need[2] else None
+        return gx, gw, gb
+
+
+class MSELoss(Function):
+    """Mean squared error as one node; reduction 'mean', 'sum' or 'none' like torch."""
+
+    __slots__ = ()
+
+    def forward(self, pred, target, reduction):
+        if pred.shape != target.shape:
+            raise ValueError(f"mse_loss: prediction shape {tuple(pred.shape)} differs from target shape "
+                             f"{tuple(target.shape)}; broadcasting them (e.g. (N,) against (N, 1)) silently "
+                             "compares every prediction with every target, so reshape one to match")
+        loss, dpred = self.backend.mse(pred, target, reduction)
+        self.saved = dpred
+        return loss
+
+    def backward(self, g):
+        gp = self.saved * g
+        return (gp if self.needs_grad[0] else None, -gp if self.needs_grad[1] else None)

@@ -1,0 +1,602 @@
+"""Tensor: an array on a device plus the reverse-mode autograd bookkeeping.
+
+The ops themselves live in ``function.py`` (forward and backward side by side);
+this file holds the Tensor object, the backward sweep, grad mode and the
+constructors. A Tensor is deliberately lean (``__slots__``, no per-op checks
+beyond what the error messages need): the training step's speed depends on it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._backend import DEFAULT_DTYPE, Backend, get_backend
+
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+int64 = np.dtype(np.int64)
+bool_ = np.dtype(np.bool_)
+
+Shape = tuple[int, ...]
+
+
+# ---- grad mode ----------------------------------------------------------------
+class _GradMode:
+    enabled = True
+
+
+class no_grad:
+    """Context manager (and decorator) that records no graph: for inference and parameter updates."""
+
+    def __enter__(self) -> None:
+        self._prev = _GradMode.enabled
+        _GradMode.enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        _GradMode.enabled = self._prev
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with no_grad():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+def is_grad_enabled() -> bool:
+    return _GradMode.enabled
+
+
+def _as_dtype(dtype: Any) -> np.dtype | None:
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"unknown dtype {dtype!r}; use e.g. 'float32' or 'float64'") from e
+
+
+def _infer_device(data: Any) -> str:
+    if isinstance(data, Tensor):
+        return data.device
+    return "cuda" if hasattr(data, "__cuda_array_interface__") else "cpu"
+
+
+_new = object.__new__
+_FREED = object()  # what a graph node's ``saved`` becomes once backward has released it
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode automatic differentiation.
+
+    ``Tensor(data, requires_grad=False, dtype=None, device=None)``: ``data`` is a
+    list, scalar, NumPy/CuPy array or Tensor. Float data becomes float32 unless
+    ``dtype`` asks for another; integer and bool data keep their dtype. ``device``
+    is ``"cpu"`` or ``"cuda"`` (default: where ``data`` already lives).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_backend", "_grad_buf", "__weakref__")
+    __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
+                 device: str | None = None) -> None:
+        backend = get_backend(device if device is not None else _infer_device(data))
+        if isinstance(data, Tensor):
+            data = data.data
+        dt = _as_dtype(dtype)
+        try:
+            arr = backend.asarray(data, dt)
+        except (ValueError, TypeError) as e:
+            raise TypeError(f"cannot make a Tensor from {type(data).__name__}: {e}") from e
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"Tensor data must be numeric (bool, int or float), got dtype {arr.dtype}")
+        if requires_grad and arr.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {arr.dtype}")
+        self.data = arr
+        self.grad: Tensor | None = None
+        self.requires_grad = bool(requires_grad)
+        self._ctx = None
+        self._backend: Backend = backend
+        self._grad_buf = None  # an optimizer-owned slot that backward writes this leaf's grad into
+
+    @staticmethod
+    def _make(data: Any, backend: Backend, requires_grad: bool = False, ctx: Any = None) -> Tensor:
+        t = _new(Tensor)
+        t.data = data
+        t.grad = None
+        t.requires_grad = requires_grad
+        t._ctx = ctx
+        t._backend = backend
+        t._grad_buf = None
+        return t
+
+    # ---- properties --------------------------------------------------------
+    @property
+    def shape(self) -> Shape:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return self._backend.name
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def T(self) -> Tensor:
+        return self.transpose()
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __repr__(self) -> str:
+        arr = np.array2string(self.numpy(), precision=4, separator=", ", threshold=20)
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        dev = f", device='{self.device}'" if self.device != "cpu" else ""
+        return f"Tensor({arr}, dtype={self.dtype}{dev}{extra})"
+
+    __hash__ = object.__hash__  # == is elementwise, so hash by identity like torch
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .all() or .any()")
+        return bool(self.data)
+
+    # ---- conversion ------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (shared memory on the CPU, a copy from the GPU)."""
+        return self._backend.to_numpy(self.data)
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def item(self) -> float | int | bool:
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def detach(self) -> Tensor:
+        """The same data, cut off from the graph."""
+        return Tensor._make(self.data, self._backend)
+
+    def to(self, device: str) -> Tensor:
+        """A copy on ``device`` (the same tensor if it is already there); gradients flow back."""
+        backend = get_backend(device)
+        if backend is self._backend:
+            return self
+        return F.ToDevice.apply(self, backend=backend)
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self) -> Tensor:
+        return self.to("cuda")
+
+    def astype(self, dtype: Any) -> Tensor:
+        dt = _as_dtype(dtype)
+        if dt == self.dtype:
+            return self
+        return F.Cast.apply(self, dtype=dt)
+
+    def float(self) -> Tensor:
+        return self.astype(float32)
+
+    def double(self) -> Tensor:
+        return self.astype(float64)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
+        if self._ctx is not None:
+            raise RuntimeError("requires_grad_ can only change leaf tensors; use .detach() first")
+        self.requires_grad = requires_grad
+        return self
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # ---- autograd ----------------------------------------------------------------
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` that requires grad.
+
+        ``grad`` defaults to 1 for a single-element tensor and is required otherwise.
+        The graph's saved arrays are freed afterwards unless ``retain_graph``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad: no input of the "
+                               "computation had requires_grad=True (or it ran under no_grad())")
+        xp = self._backend.xp
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward() on a non-scalar tensor of shape {self.shape} needs grad= "
+                                   "of the same shape (only a single-element output defaults to 1)")
+            g = xp.ones(self.shape, dtype=self.dtype)
+        else:
+            g = grad.data if isinstance(grad, Tensor) else self._backend.asarray(grad, self.dtype)
+            if g.shape != self.shape:
+                raise ValueError(f"backward(): grad of shape {tuple(g.shape)} does not match "
+                                 f"the tensor's shape {self.shape}")
+            g = g.astype(self.dtype, copy=False)
+        if self._ctx is None:
+            self._accumulate(g)
+            return
+        grads: dict[int, Any] = {id(self): g}
+        for t in reversed(_toposort(self)):
+            g = grads.pop(id(t), None)
+            fn = t._ctx
+            if g is None:
+                continue
+            if fn.saved is _FREED:
+                raise RuntimeError("trying to backward through the graph a second time: its saved arrays were "
+                                   "freed by the first backward(); pass retain_graph=True to the first call")
+            in_grads = fn.backward(g)
+            if not retain_graph:
+                fn.saved = _FREED
+            for p, pg in zip(fn.parents, in_grads):
+                if pg is None or not p.requires_grad:
+                    continue
+                if pg.shape != p.data.shape:
+                    raise RuntimeError(f"internal error: {type(fn).__name__}.backward gave a gradient of shape "
+                                       f"{pg.shape} for an input of shape {p.shape}")
+                if p._ctx is None:
+                    p._accumulate(pg)
+                else:
+                    k = id(p)
+                    prev = grads.get(k)
+                    grads[k] = pg if prev is None else prev + pg
+            if not retain_graph:
+                fn.parents = ()
+
+    def _accumulate(self, g: Any) -> None:
+        if g.dtype != self.dtype:
+            g = g.astype(self.dtype)
+        cur = self.grad
+        buf = self._grad_buf
+        if cur is None:
+            if buf is not None:
+                self._backend.xp.copyto(buf, g)
+                self.grad = Tensor._make(buf, self._backend)
+            else:  # copy: g may alias another input's gradient or a broadcast view
+                self.grad = Tensor._make(self._backend.xp.array(g), self._backend)
+        elif cur.data is buf:
+            buf += g
+        else:
+            self.grad = Tensor._make(cur.data + g, self._backend)
+
+    # ---- operators -----------------------------------------------------------
+    def _operand(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor):
+            if other._backend is not self._backend:
+                raise RuntimeError(f"tensors on different devices: {self.device} and {other.device}; "
+                                   "move one with .to(device)")
+            if other.dtype != self.dtype and other.dtype.kind == "f" and self.dtype.kind == "f":
+                raise TypeError(f"dtype mismatch: {self.dtype} and {other.dtype}; convert one with .astype()")
+            return other
+        xp = self._backend.xp
+        if self.dtype.kind == "f":
+            return Tensor._make(xp.asarray(other, dtype=self.dtype), self._backend)
+        return Tensor._make(xp.asarray(other), self._backend)
+
+    def __add__(self, other: Any) -> Tensor:
+        return F.Add.apply(self, self._operand(other))
+
+    def __radd__(self, other: Any) -> Tensor:
+        return F.Add.apply(self._operand(other), self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return F.Sub.apply(self, self._operand(other))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return F.Sub.apply(self._operand(other), self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return F.Mul.apply(self, self._operand(other))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return F.Mul.apply(self._operand(other), self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return F.Div.apply(self, self._operand(other))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return F.Div.apply(self._operand(other), self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return F.MatMul.apply(self, self._operand(other))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return F.MatMul.apply(self._operand(other), self)
+
+    def __pow__(self, exponent: Any) -> Tensor:
+        if isinstance(exponent, Tensor):
+            raise TypeError("only scalar exponents are supported; for a tensor exponent y use (y * x.log()).exp()")
+        return F.Pow.apply(self, exponent=float(exponent))
+
+    def __rpow__(self, base: Any) -> Tensor:
+        return (self * float(np.log(base))).exp()
+
+    def __neg__(self) -> Tensor:
+        return F.Neg.apply(self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        if isinstance(index, Tensor):
+            index = index.data
+        elif isinstance(index, tuple):
+            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return F.Index.apply(self, index=index)
+
+    # comparisons: not differentiable, return bool tensors
+    def _compare(self, other: Any, op: Any) -> Tensor:
+        o = other.data if isinstance(other, Tensor) else other
+        return Tensor._make(op(self.data, o), self._backend)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return self._compare(other, self._backend.xp.less)
+
+    def __le__(self, other: Any) -> Tensor:
+        return self._compare(other, self._backend.xp.less_equal)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return self._compare(other, self._backend.xp.greater)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return self._compare(other, self._backend.xp.greater_equal)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare(other, self._backend.xp.equal)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare(other, self._backend.xp.not_equal)
+
+    def all(self) -> bool:
+        return bool(self.data.all())
+
+    def any(self) -> bool:
+        return bool(self.data.any())
+
+    # ---- elementwise -------------------------------------------------------------
+    def exp(self) -> Tensor:
+        return F.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        return F.Log.apply(self)
+
+    def sqrt(self) -> Tensor:
+        return F.Sqrt.apply(self)
+
+    def abs(self) -> Tensor:
+        return F.Abs.apply(self)
+
+    def relu(self) -> Tensor:
+        return F.ReLU.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        return F.Sigmoid.apply(self)
+
+    def tanh(self) -> Tensor:
+        return F.Tanh.apply(self)
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+        if min is None and max is None:
+            raise ValueError("clip() needs min, max or both")
+        return F.Clip.apply(self, lo=min, hi=max)
+
+    clamp = clip
+
+    # ---- reductions ------------------------------------------------------------------
+    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        return F.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        return F.Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Maximum; like torch.amax, ties share the gradient equally."""
+        return F.Max.apply(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Minimum; like torch.amin, ties share the gradient equally."""
+        return F.Min.apply(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis: int | Sequence[int] | None = None, ddof: int = 1, keepdims: bool = False) -> Tensor:
+        """Variance dividing by N - ddof. ddof=1 (unbiased) by default, like torch; NumPy's default is 0."""
+        return F.Var.apply(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis: int | Sequence[int] | None = None, ddof: int = 1, keepdims: bool = False) -> Tensor:
+        """Standard deviation dividing by N - ddof; ddof=1 by default, like torch."""
+        return F.Var.apply(self, axis=axis, ddof=ddof, keepdims=keepdims).sqrt()
+
+    # ---- shape -----------------------------------------------------------------------
+    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return F.Reshape.apply(self, shape=shape)
+
+    view = reshape
+
+    def flatten(self) -> Tensor:
+        return self.reshape(-1)
+
+    def transpose(self, *axes: int) -> Tensor:
+        """Reverse the axes (like ``.T``), or permute them as given."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return F.Transpose.apply(self, axes=axes or None)
+
+    permute = transpose
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        nd = self.ndim + 1
+        if not -nd <= axis < nd:
+            raise IndexError(f"unsqueeze axis {axis} out of range for a tensor of shape {self.shape}")
+        axis %= nd
+        return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
+
+    def squeeze(self, axis: int | None = None) -> Tensor:
+        if axis is None:
+            return self.reshape(tuple(s for s in self.shape if s != 1))
+        if not -self.ndim <= axis < self.ndim:
+            raise IndexError(f"squeeze axis {axis} out of range for a tensor of shape {self.shape}")
+        axis %= self.ndim
+        if self.shape[axis] != 1:
+            return self
+        return self.reshape(self.shape[:axis] + self.shape[axis + 1:])
+
+
+def _toposort(root: Tensor) -> list[Tensor]:
+    """Non-leaf tensors reachable from ``root``, inputs before outputs (iterative DFS, no recursion)."""
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        t, done = stack.pop()
+        if done:
+            order.append(t)
+            continue
+        if id(t) in visited:
+            continue
+        visited.add(id(t))
+        stack.append((t, True))
+        for p in t._ctx.parents:
+            if p._ctx is not None and id(p) not in visited:
+                stack.append((p, False))
+    return order
+
+
+# ---- constructors ----------------------------------------------------------------------
+_rng = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Seed the global generator used by randn/rand and layer initialisation; returns it."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+    return _rng
+
+
+def default_generator() -> np.random.Generator:
+    return _rng
+
+
+def _shape(shape: tuple) -> Shape:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    if not all(isinstance(s, (int, np.integer)) and s >= 0 for s in shape):
+        raise ValueError(f"shape must be non-negative integers, got {shape}")
+    return tuple(int(s) for s in shape)
+
+
+def _from_numpy(arr: np.ndarray, device: str, requires_grad: bool) -> Tensor:
+    backend = get_backend(device)
+    return Tensor._make(backend.asarray(arr, arr.dtype), backend, requires_grad and arr.dtype.kind == "f")
+
+
+def _float_dtype(dtype: Any) -> np.dtype:
+    dt = _as_dtype(dtype) or DEFAULT_DTYPE
+    return dt
+
+
+def zeros(*shape: int | Sequence[int], dtype: Any = None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
+    return full(_shape(shape), 0, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def ones(*shape: int | Sequence[int], dtype: Any = None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
+    return full(_shape(shape), 1, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full(shape: Sequence[int] | int, value: float, dtype: Any = None, device: str = "cpu",
+         requires_grad: bool = False) -> Tensor:
+    shape = _shape((shape,) if isinstance(shape, int) else tuple(shape))
+    backend = get_backend(device)
+    data = backend.xp.full(shape, value, dtype=_float_dtype(dtype))
+    return Tensor._make(data, backend, requires_grad)
+
+
+def zeros_like(t: Tensor, requires_grad: bool = False) -> Tensor:
+    return zeros(t.shape, dtype=t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
+    return ones(t.shape, dtype=t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None,
+           device: str = "cpu") -> Tensor:
+    """Like numpy.arange; float32 if any argument is a float, else int64."""
+    if stop is None:
+        start, stop = 0, start
+    if dtype is None:
+        is_float = any(isinstance(v, float) for v in (start, stop, step))
+        dtype = DEFAULT_DTYPE if is_float else int64
+    return _from_numpy(np.arange(start, stop, step, dtype=_as_dtype(dtype)), device, False)
+
+
+def randn(*shape: int | Sequence[int], dtype: Any = None, device: str = "cpu", requires_grad: bool = False,
+          generator: np.random.Generator | None = None) -> Tensor:
+    """Standard normal samples from the seeded generator (drawn on the CPU, so every device gets the same)."""
+    gen = generator or _rng
+    arr = gen.standard_normal(_shape(shape)).astype(_float_dtype(dtype))
+    return _from_numpy(arr, device, requires_grad)
+
+
+def rand(*shape: int | Sequence[int], dtype: Any = None, device: str = "cpu", requires_grad: bool = False,
+         generator: np.random.Generator | None = None) -> Tensor:
+    """Uniform samples in [0, 1) from the seeded generator."""
+    gen = generator or _rng
+    arr = gen.random(_shape(shape)).astype(_float_dtype(dtype))
+    return _from_numpy(arr, device, requires_grad)
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: str | None = None) -> Tensor:
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+def _check_same(tensors: Iterable[Tensor], what: str) -> list[Tensor]:
+    ts = list(tensors)
+    if not ts:
+        raise ValueError(f"{what}() needs at least one tensor")
+    for t in ts:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{what}() takes Tensors, got {type(t).__name__}")
+        if t._backend is not ts[0]._backend or t.dtype != ts[0].dtype:
+            raise TypeError(f"{what}() needs tensors of one device and dtype, got {ts[0].device}/{ts[0].dtype} "
+                            f"and {t.device}/{t.dtype}")
+    return ts
+
+
+def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    ts = _check_same(tensors, "concatenate")
+    return F.Concatenate.apply(*ts, axis=axis)
+
+
+cat = concatenate
+
+
+def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    ts = _check_same(tensors, "stack")
+    nd = ts[0].ndim + 1
+    if not -nd <= axis < nd:
+        raise IndexError(f"stack axis {axis} out of range for tensors of shape {ts[0].shape}")
+    return concatenate([t.unsqueeze(axis % nd) for t in ts], axis=axis % nd)
+
+
+from . import function as F  # noqa: E402  (function.py needs Tensor defined)
