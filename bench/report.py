@@ -27,15 +27,16 @@ def main(path: str) -> None:
     groups: dict[str, list[dict]] = defaultdict(list)
     for b in data["benchmarks"]:
         groups[b["group"]].append(b)
-    copy_bw = None
+    # the copy bandwidth for each data shape (a small array copies from cache, a large one from memory)
+    copy_bw: dict[str, float] = {}
     for b in data["benchmarks"]:
         if b["extra_info"].get("engine") == "np.copyto":
-            copy_bw = b["extra_info"]["bytes"] / b["stats"]["median"] / 1e9
+            copy_bw[b["extra_info"].get("shape", "")] = b["extra_info"]["bytes"] / b["stats"]["median"] / 1e9
     info = data.get("machine_info", {})
     print(f"Machine: {info.get('cpu', {}).get('brand_raw', '?')}, {info.get('cpu', {}).get('count', '?')} cores; "
           f"python {info.get('python_version', '?')}; {data.get('datetime', '')[:19]}")
-    if copy_bw:
-        print(f"\nnp.copyto bandwidth measured in this run: {copy_bw:.1f} GB/s (read + write)\n")
+    for shape, bw in copy_bw.items():
+        print(f"\nnp.copyto bandwidth measured in this run at {shape}: {bw:.1f} GB/s (read + write)")
     for group, items in groups.items():
         ours = [b for b in items if b["extra_info"].get("engine", "").startswith("tinygrad_norm")]
         base = ours[0] if ours else items[0]
@@ -46,7 +47,8 @@ def main(path: str) -> None:
             med = b["stats"]["median"]
             nbytes = b["extra_info"].get("bytes", 0)
             gbs = f"{nbytes / med / 1e9:.1f}" if nbytes else ""
-            frac = f"{nbytes / med / 1e9 / copy_bw:.0%}" if nbytes and copy_bw else ""
+            bw = copy_bw.get(b["extra_info"].get("shape", ""))
+            frac = f"{nbytes / med / 1e9 / bw:.0%}" if nbytes and bw else ""
             ratio = med / base["stats"]["median"]
             print(f"| {b['extra_info'].get('engine', b['name'])} | {fmt_time(med)} | {ratio:.2f}x | {gbs} | {frac} |")
 

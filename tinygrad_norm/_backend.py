@@ -68,6 +68,20 @@ class Backend:
         raise NotImplementedError
 
 
+def chan_merge(a: tuple[int, np.ndarray, np.ndarray],
+               b: tuple[int, np.ndarray, np.ndarray]) -> tuple[int, np.ndarray, np.ndarray]:
+    """Merge two (count, mean, M2) summaries (Chan, Golub & LeVeque 1979)."""
+    na, mean_a, m2_a = a
+    nb, mean_b, m2_b = b
+    if na == 0:
+        return b
+    if nb == 0:
+        return a
+    n = na + nb
+    delta = mean_b - mean_a
+    return n, mean_a + delta * (nb / n), m2_a + m2_b + delta * delta * (na * nb / n)
+
+
 _BACKENDS: dict[str, Backend] = {}
 DEVICES = ("cpu", "cuda")
 

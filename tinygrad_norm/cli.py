@@ -1,4 +1,4 @@
-"""The ``tinygrad-norm`` command line."""
+"""The ``tinygrad-norm`` command line: experiments, diagnose, train, infer."""
 
 from __future__ import annotations
 
@@ -8,12 +8,56 @@ import sys
 from . import __version__
 
 
+def _experiments(args: argparse.Namespace) -> int:
+    from . import experiments
+
+    results = experiments.run(args.only, lr=args.lr, epochs=args.epochs, verbose=args.verbose)
+    print(experiments.table(results))
+    ratio = results[0].grad_ratio
+    print(f"\nFirst-epoch gradients of the two weights differ by {ratio:.3g}x in "
+          f"'{results[0].name}'. Scaled features make them comparable.")
+    if args.plot:
+        experiments.plot(results, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    from .diagnose import diagnose
+    from .examples.simple_regression.dataset import read_csv
+
+    names, data = read_csv(args.data)
+    if args.target:
+        if args.target not in names:
+            raise ValueError(f"--target {args.target!r} is not a column of {args.data}; columns: {names}")
+        keep = [i for i, n in enumerate(names) if n != args.target]
+        names, data = [names[i] for i in keep], data[:, keep]
+    print(diagnose(data, feature_names=names))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tinygrad-norm",
         description="A small autograd engine that shows why feature scaling decides whether gradient descent works.")
     parser.add_argument("--version", action="version", version=f"tinygrad-norm {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("experiments", help="the normalization experiments: raw vs maxabs vs standard (no download)",
+                       description="Train the same 2-feature linear regression with and without feature scaling.")
+    p.add_argument("--only", nargs="+", choices=["raw", "maxabs", "standard", "standard-predict"],
+                   help="run only these experiments")
+    p.add_argument("--epochs", type=int, help="override every experiment's number of epochs")
+    p.add_argument("--lr", type=float, help="override every experiment's learning rate")
+    p.add_argument("--verbose", action="store_true", help="print the loss and w.grad of every epoch")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the loss curves (needs the 'plot' extra: matplotlib)")
+    p.set_defaults(run=_experiments)
+
+    p = sub.add_parser("diagnose", help="report per-feature scales of a CSV and whether they need normalizing")
+    p.add_argument("--data", required=True, metavar="FILE.csv", help="CSV with a header row of column names")
+    p.add_argument("--target", help="column to leave out (the label), e.g. MedHouseVal")
+    p.set_defaults(run=_diagnose)
+
     return parser
 
 
@@ -23,7 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return args.run(args)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, FileNotFoundError, KeyError, TypeError) as e:
+        # errors of ours say what was wrong and what to do: show them without a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -533,3 +533,24 @@ class MSELoss(Function):
     def backward(self, g):
         gp = self.saved * g
         return (gp if self.needs_grad[0] else None, -gp if self.needs_grad[1] else None)
+
+
+class Affine(Function):
+    """Per-column ``(x - shift) * scale + offset`` through the backend's fused apply kernel
+    (what a fitted normalizer does inside a model); the gradient is ``g * scale``."""
+
+    __slots__ = ()
+
+    def forward(self, x, shift, scale, offset, clip):
+        out = self.backend.affine_apply(x, shift, scale, offset)
+        if clip is not None:
+            self.xp.clip(out, clip[0], clip[1], out=out)
+        self.saved = (self.xp.asarray(scale, dtype=x.dtype), None if clip is None else out, clip)
+        return out
+
+    def backward(self, g):
+        scale, out, clip = self.saved
+        grad = g * scale
+        if clip is not None:  # clipped outputs do not depend on x
+            grad *= (out > clip[0]) & (out < clip[1])
+        return (grad,)

@@ -230,3 +230,45 @@ class Sequential(Module):
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self.layers)
+
+
+class Normalize(Module):
+    """Applies a fitted Normalizer inside a model, so its statistics travel with the model.
+
+    The statistics are stored as float64 buffers (``shift``, ``scale``, ``offset``), so
+    ``state_dict()`` / ``load_state_dict()`` and ``tn.save`` carry them; gradients flow
+    through to the input. ``Normalize(8)`` makes an identity layer for 8 features, to be filled by
+    ``load_state_dict`` (how a model is rebuilt from a checkpoint).
+    """
+
+    def __init__(self, normalizer: Any, device: str = "cpu") -> None:
+        from ..normalize import Normalizer
+
+        if isinstance(normalizer, Normalizer):
+            shift, scale, offset = normalizer.shift, normalizer.scale, normalizer.offset
+            self.method = normalizer.method
+            clip = normalizer.feature_range if normalizer.method == "minmax" and normalizer.clip else None
+        elif isinstance(normalizer, int):
+            shift, scale, offset = np.zeros(normalizer), np.ones(normalizer), None
+            self.method = "identity"
+            clip = None
+        else:
+            raise TypeError(f"Normalize takes a fitted Normalizer or a number of features, "
+                            f"got {type(normalizer).__name__}")
+        self.n_features = int(shift.shape[0])
+        self.clip_range = clip
+        self.shift = Buffer(shift, dtype=np.float64, device=device)
+        self.scale = Buffer(scale, dtype=np.float64, device=device)
+        self.offset = Buffer(offset if offset is not None else np.zeros(self.n_features), dtype=np.float64,
+                             device=device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        from ..function import Affine
+
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ValueError(f"Normalize: expected input of shape (N, {self.n_features}), got {x.shape}")
+        return Affine.apply(x, shift=self.shift.data, scale=self.scale.data, offset=self.offset.data,
+                            clip=self.clip_range)
+
+    def extra_repr(self) -> str:
+        return f"method: {self.method}, d_input: {self.n_features}"

@@ -1,0 +1,83 @@
+"""Standardize fit and apply: ours vs the peers as users write them, and vs the copy bandwidth.
+
+Fit peers: naive NumPy (``X.mean(0)``, ``X.std(0, ddof=1)``), torch ``std_mean``, scikit-learn's
+StandardScaler (if installed). Apply peers: naive NumPy ``(X - m) / s``, torch ``(X - m) / s``, and
+torch ``addcmul(out=)`` on 2 threads, the expert ceiling. ``np.copyto`` (one read + one write) is the
+bandwidth reference.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from tinygrad_norm.normalize import Normalizer, standardize
+
+from conftest import torch
+
+SHAPES = [(1_000_000, 8), (1_000_000, 64), (100_000, 512), (16_640, 8)]
+IDS = [f"{n}x{d}" for n, d in SHAPES]
+
+
+@functools.lru_cache(maxsize=1)
+def data(n: int, d: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((n, d), dtype=np.float32) * rng.uniform(0.1, 1000, d).astype(np.float32)
+            + rng.uniform(-100, 100, d).astype(np.float32))
+
+
+FIT_ENGINES = ["tinygrad_norm", "numpy_naive", "torch_std_mean", "sklearn"]
+APPLY_ENGINES = ["tinygrad_norm", "tinygrad_norm_out", "numpy_naive", "torch_naive", "torch_addcmul_out", "np.copyto"]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
+@pytest.mark.parametrize("engine", FIT_ENGINES)
+def test_fit(benchmark, tag, engine, shape):
+    x = data(*shape)
+    benchmark.group = f"standardize fit {shape[0]}x{shape[1]} float32"
+    tag(engine, x.nbytes, shape=f"{shape[0]}x{shape[1]}")
+    if engine == "tinygrad_norm":
+        benchmark(lambda: Normalizer("standard").fit(x).std)
+    elif engine == "numpy_naive":
+        benchmark(lambda: (x.mean(0), x.std(0, ddof=1)))
+    elif engine == "torch_std_mean":
+        if torch is None:
+            pytest.skip("torch not installed")
+        t = torch.from_numpy(x)
+        benchmark(lambda: torch.std_mean(t, dim=0))
+    else:
+        sk = pytest.importorskip("sklearn.preprocessing", reason="scikit-learn not installed (pip install -e '.[bench]')")
+        benchmark(lambda: sk.StandardScaler().fit(x))
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
+@pytest.mark.parametrize("engine", APPLY_ENGINES)
+def test_apply(benchmark, tag, engine, shape):
+    x = data(*shape)
+    norm = Normalizer("standard").fit(x)
+    m, s = norm.mean.astype(np.float32), norm.std.astype(np.float32)
+    benchmark.group = f"standardize apply {shape[0]}x{shape[1]} float32"
+    tag(engine, 2 * x.nbytes, shape=f"{shape[0]}x{shape[1]}")  # one read + one write
+    if engine == "tinygrad_norm":
+        benchmark(lambda: norm.transform(x))
+    elif engine == "tinygrad_norm_out":
+        out = np.empty_like(x)
+        benchmark(lambda: standardize(x, norm.mean, norm.std, out=out))
+    elif engine == "numpy_naive":
+        benchmark(lambda: (x - m) / s)
+    elif engine == "np.copyto":
+        out = np.empty_like(x)
+        benchmark(lambda: np.copyto(out, x))
+    else:
+        if torch is None:
+            pytest.skip("torch not installed")
+        t, tm, ts = torch.from_numpy(x), torch.from_numpy(m), torch.from_numpy(s)
+        if engine == "torch_naive":
+            benchmark(lambda: (t - tm) / ts)
+        else:
+            inv = 1 / ts
+            bias = -tm * inv
+            out = torch.empty_like(t)
+            benchmark(lambda: torch.addcmul(bias, t, inv, out=out))

@@ -1,0 +1,229 @@
+"""Normalizers against float64 NumPy and torch; streaming fits; numerics; errors; the Normalize layer."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_norm as tn
+from tinygrad_norm.normalize import Normalizer, NormalizerWarning, standardize
+
+
+@pytest.fixture
+def data(rng):
+    scales = np.array([1.0, 1000.0, 0.01, 50.0])
+    offsets = np.array([0.0, -500.0, 3.0, 1e4])
+    return (rng.standard_normal((3001, 4)) * scales + offsets).astype(np.float32)
+
+
+def test_standard_matches_float64_numpy_and_torch(data, device):
+    x64 = data.astype(np.float64)
+    for ddof in (0, 1):
+        n = Normalizer("standard", ddof=ddof).fit(tn.Tensor(data, device=device))
+        np.testing.assert_allclose(n.mean, x64.mean(0), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(n.std, x64.std(0, ddof=ddof), rtol=1e-10)
+        t = torch.from_numpy(x64)
+        np.testing.assert_allclose(n.var, torch.var(t, dim=0, correction=ddof).numpy(), rtol=1e-10)
+        np.testing.assert_allclose(n.mean, torch.mean(t, dim=0).numpy(), rtol=1e-12, atol=1e-12)
+        out = n.transform(tn.Tensor(data, device=device))
+        assert isinstance(out, tn.Tensor) and out.device == device and out.dtype == np.float32
+        ref = (x64 - x64.mean(0)) / x64.std(0, ddof=ddof)
+        # float32 apply: the mean itself rounds to float32, an error of up to one ulp(mean) / std
+        ulp = np.spacing(np.abs(x64.mean(0)).astype(np.float32)) / x64.std(0, ddof=ddof)
+        np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=2e-6 + ulp.max())
+
+
+def test_minmax_and_maxabs_match_numpy(data):
+    x64 = data.astype(np.float64)
+    mm = Normalizer("minmax").fit(data)
+    np.testing.assert_array_equal(mm.min, x64.min(0))
+    np.testing.assert_array_equal(mm.max, x64.max(0))
+    np.testing.assert_allclose(mm.transform(data), (x64 - x64.min(0)) / (x64.max(0) - x64.min(0)), atol=1e-6)
+    fr = Normalizer("minmax", feature_range=(-1, 1)).fit(data)
+    np.testing.assert_allclose(fr.transform(data), 2 * (x64 - x64.min(0)) / (x64.max(0) - x64.min(0)) - 1,
+                               atol=2e-6)
+    ma = Normalizer("maxabs").fit(data)
+    np.testing.assert_allclose(ma.transform(data), x64 / np.abs(x64).max(0), rtol=1e-6)
+    clipped = Normalizer("minmax", clip=True).fit(data[:100]).transform(data)
+    assert clipped.min() == 0.0 and clipped.max() == 1.0
+
+
+def test_with_mean_and_with_std_switches(data):
+    x64 = data.astype(np.float64)
+    only_scale = Normalizer("standard", with_mean=False).fit(data).transform(data)
+    np.testing.assert_allclose(only_scale, x64 / x64.std(0, ddof=1), rtol=1e-5)
+    only_center = Normalizer("standard", with_std=False).fit(data).transform(data)
+    ulp = np.spacing(np.abs(x64.mean(0)).astype(np.float32))  # the float32-rounded mean is off by <= 1 ulp
+    np.testing.assert_allclose(only_center, x64 - x64.mean(0), rtol=1e-6, atol=ulp.max())
+
+
+@settings(max_examples=25, deadline=None)
+@given(cuts=st.lists(st.integers(1, 2999), max_size=6, unique=True), method=st.sampled_from(["standard", "minmax"]))
+def test_partial_fit_over_any_split_equals_fit(cuts, method):
+    x = (np.random.default_rng(1).standard_normal((3000, 5)) * [1, 10, 100, 1e3, 1e4]).astype(np.float32)
+    whole = Normalizer(method).fit(x)
+    streamed = Normalizer(method)
+    bounds = [0, *sorted(cuts), 3000]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        streamed.partial_fit(x[lo:hi])
+    assert streamed.count == whole.count == 3000
+    for stat in ("mean", "std", "min", "max"):
+        a, b = getattr(whole, stat), getattr(streamed, stat)
+        if a is not None:
+            np.testing.assert_allclose(b, a, rtol=1e-12, err_msg=stat)
+    # and fit() accepts the same chunks as an iterable (a data loader's batches, (x, y) tuples)
+    loader = ((x[lo:hi], None) for lo, hi in zip(bounds[:-1], bounds[1:]))
+    np.testing.assert_allclose(Normalizer(method).fit(loader).scale, whole.scale, rtol=1e-12)
+
+
+@pytest.mark.parametrize("rows", [1000, 100_000, 1_000_003])
+def test_large_offset_float32_is_accurate(rows):
+    """column = 1e6 + N(0, 0.1) in float32: a naive E[x^2] - E[x]^2 loses every digit here."""
+    rng = np.random.default_rng(2)
+    x = (1e6 + 0.1 * rng.standard_normal((rows, 3))).astype(np.float32)
+    x[:, 1] = (-3e5 + 2.0 * rng.standard_normal(rows)).astype(np.float32)
+    ref = x.astype(np.float64)
+    n = Normalizer("standard").fit(x)
+    np.testing.assert_allclose(n.mean, ref.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(n.std, ref.std(0, ddof=1), rtol=1e-6)
+    with np.errstate(invalid="ignore"):  # the naive variance can even come out negative
+        naive = np.sqrt((x * x).mean(0, dtype=np.float32) - x.mean(0) ** 2)
+    assert not np.allclose(naive[0], ref[:, 0].std(), rtol=1e-6)  # the naive formula really fails
+
+
+def test_outlier_first_row_and_sorted_column_stay_accurate():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((300_000, 2)).astype(np.float32)
+    x[0, 0] = 1e6  # the block's first row is far from its mean: the shift must be redone
+    x[:, 1] = np.sort(x[:, 1]) + 1e4
+    ref = x.astype(np.float64)
+    n = Normalizer("standard").fit(x)
+    np.testing.assert_allclose(n.mean, ref.mean(0), rtol=1e-7)
+    np.testing.assert_allclose(n.std, ref.std(0, ddof=1), rtol=1e-6)
+
+
+def test_inverse_round_trip_and_targets(data):
+    for method in ("standard", "minmax", "maxabs"):
+        n = Normalizer(method).fit(data)
+        back = n.inverse_transform(n.transform(data))
+        # float32 both ways: error relative to each column's magnitude
+        assert np.all(np.abs(back - data) <= 2e-6 * np.abs(data).max(0)), method
+    y = np.random.default_rng(0).uniform(0.15, 5.0, (100, 1))
+    ny = Normalizer("standard").fit(y)
+    np.testing.assert_allclose(ny.inverse_transform(ny.transform(y)), y, rtol=1e-12)
+
+
+def test_save_load_transform_is_bit_identical(tmp_path, data):
+    for method in ("standard", "minmax", "maxabs"):
+        n = Normalizer(method, feature_names=list("abcd")).fit(data)
+        tn.save(n.state_dict(), tmp_path / "n.npz")
+        back = Normalizer.from_state_dict(tn.load(tmp_path / "n.npz"))
+        np.testing.assert_array_equal(back.transform(data), n.transform(data))
+        assert back.feature_names == list("abcd") and back.count == n.count
+        assert method in repr(back) and "3001 rows" in repr(back)
+
+
+def test_constant_column_gets_scale_one_and_a_warning_naming_it():
+    x = np.column_stack([np.arange(10.0), np.full(10, 7.0)]).astype(np.float32)
+    for method in ("standard", "minmax", "maxabs"):
+        n = Normalizer(method, feature_names=["a", "flat"]).fit(x if method != "maxabs" else x * [1, 0])
+        with pytest.warns(NormalizerWarning, match="'flat'"):
+            out = n.transform(x if method != "maxabs" else x * [1, 0])
+        assert n.scale[1] == 1.0 and np.all(out[:, 1] == 0) and np.isfinite(out).all()
+
+
+def test_nan_and_inf_in_fit_data_name_the_features_and_counts():
+    x = np.ones((10, 3), np.float32)
+    x[:, 0] = np.arange(10)
+    x[2, 1] = np.nan
+    x[5, 1] = np.inf
+    x[7, 2] = -np.inf
+    for method in ("standard", "minmax"):
+        with pytest.raises(ValueError, match=r"3 NaN/inf.*feature 1: 2.*feature 2: 1"):
+            Normalizer(method).fit(x)
+
+
+def test_bad_input_errors():
+    n = Normalizer("standard")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        n.transform(np.ones((2, 2)))
+    with pytest.raises(ValueError, match="unknown normalization method"):
+        Normalizer("zscore")
+    with pytest.raises(ValueError, match="empty"):
+        n.fit(np.ones((0, 3)))
+    with pytest.raises(ValueError, match="2-D.*reshape"):
+        n.fit(np.ones(5))
+    with pytest.raises(TypeError, match="numeric"):
+        n.fit(np.array([["a", "b"]]))
+    n.fit(np.random.default_rng(0).standard_normal((5, 3)))
+    with pytest.raises(ValueError, match="3 features.*2|2 features.*3"):
+        n.transform(np.ones((2, 2)))
+    with pytest.raises(ValueError, match="earlier chunks"):
+        n.partial_fit(np.ones((2, 4)))
+
+
+def test_integer_input_becomes_float32():
+    n = Normalizer("standard").fit(np.array([[1, 2], [3, 4], [5, 7]]))
+    out = n.transform(np.array([[1, 2]]))
+    assert out.dtype == np.float32
+
+
+def test_standardize_fused_matches_naive_and_works_in_place(data):
+    m, s = data.mean(0, dtype=np.float64), data.std(0, ddof=1, dtype=np.float64)
+    ref = (data.astype(np.float64) - m) / s
+    atol = 2e-6 + (np.spacing(np.abs(m).astype(np.float32)) / s).max()  # the float32-rounded mean
+    np.testing.assert_allclose(standardize(data, m, s), ref, rtol=1e-5, atol=atol)
+    buf = data.copy()
+    res = standardize(buf, m, s, out=buf)
+    assert res is buf
+    np.testing.assert_allclose(buf, ref, rtol=1e-5, atol=atol)
+    with pytest.raises(ValueError, match="one value per column"):
+        standardize(data, m[:2], s)
+
+
+def test_normalize_layer_saves_statistics_and_passes_gradients_like_torch(data, tmp_path):
+    n = Normalizer("standard").fit(data)
+    model = tn.nn.Sequential(tn.nn.Normalize(n), tn.nn.Linear(4, 1))
+    assert "shift" in "".join(model.state_dict()) and model.num_params() == 5
+    x = tn.Tensor(data[:7], requires_grad=True)
+    model(x).sum().backward()
+    tx = torch.tensor(data[:7].astype(np.float64), requires_grad=True)
+    w = torch.tensor(model[1].weight.numpy().astype(np.float64))
+    (((tx - torch.tensor(n.mean)) / torch.tensor(n.std)) @ w.T).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5)
+    # a fresh model with an identity Normalize gets the statistics from the checkpoint
+    tn.save(model.state_dict(), tmp_path / "m.npz")
+    fresh = tn.nn.Sequential(tn.nn.Normalize(4), tn.nn.Linear(4, 1))
+    fresh.load_state_dict(tn.load(tmp_path / "m.npz"))
+    np.testing.assert_array_equal(fresh(tn.Tensor(data)).numpy(), model(tn.Tensor(data)).numpy())
+    np.testing.assert_array_equal(fresh[0](tn.Tensor(data)).numpy(), n.transform(data))
+
+
+def test_no_constant_warning_for_ordinary_data(data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Normalizer("standard").fit(data).transform(data)
+
+
+@pytest.mark.parametrize("shape", [(7, 3), (50, 300), (5000, 1), (1000, 256), (130_001, 37)])
+def test_statistics_and_apply_for_narrow_wide_and_odd_shapes(shape):
+    """The CPU kernels take different paths for narrow rows (widened views + leftover rows),
+    wide rows, and multi-threaded large inputs; all must agree with float64 NumPy."""
+    x = (np.random.default_rng(4).standard_normal(shape) * 7 + 3).astype(np.float32)
+    ref = x.astype(np.float64)
+    n = Normalizer("standard").fit(x)
+    np.testing.assert_allclose(n.mean, ref.mean(0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(n.std, ref.std(0, ddof=1), rtol=1e-9)
+    mm = Normalizer("minmax").fit(x)
+    np.testing.assert_array_equal(mm.min, ref.min(0))
+    np.testing.assert_array_equal(mm.max, ref.max(0))
+    np.testing.assert_allclose(n.transform(x), (ref - ref.mean(0)) / ref.std(0, ddof=1), rtol=1e-5, atol=2e-6)
+    view = x[:, ::2]  # not contiguous: the apply takes its general path
+    nv = Normalizer("standard").fit(view)
+    np.testing.assert_allclose(nv.transform(view), (view - view.mean(0, dtype=np.float64)) /
+                               view.std(0, ddof=1, dtype=np.float64), rtol=1e-5, atol=2e-6)

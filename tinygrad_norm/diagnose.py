@@ -1,0 +1,108 @@
+"""Scale diagnostics: how far apart are the features, and what will that do to gradient descent?
+
+For a linear model ``y = X w + b`` trained with MSE, the gradient for weight j is
+``(2/N) * sum_i err_i * x_ij``, so its size grows with the typical magnitude of
+feature j (its root mean square). Features whose magnitudes differ by 1000x give
+gradients 1000x apart: one learning rate cannot suit both, and plain gradient
+descent either diverges on the large one or crawls on the small one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .normalize import _as_2d
+
+WARN_RATIO = 100.0
+
+
+class DivergenceError(RuntimeError):
+    """Training produced an inf/NaN loss."""
+
+
+def check_finite_loss(loss: float, epoch: int, what: str = "loss", hint: str | None = None) -> None:
+    """Stop training with a message naming the epoch when the loss stops being finite."""
+    if not math.isfinite(loss):
+        kind = "NaN" if math.isnan(loss) else "inf"
+        raise DivergenceError(f"training diverged: the {what} became {kind} at epoch {epoch}. "
+                              + (hint or "Normalize the features (e.g. --norm standard) or lower the learning rate."))
+
+
+@dataclass
+class FeatureStats:
+    name: str
+    mean: float
+    std: float
+    min: float
+    max: float
+    rms: float
+
+
+@dataclass
+class Diagnosis:
+    features: list[FeatureStats]
+    rows: int
+    scale_ratio: float  # largest / smallest std among non-constant features
+    gradient_ratio: float  # largest / smallest RMS: expected ratio of linear-model gradient magnitudes
+    constant: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    recommendation: str = ""
+
+    def table(self) -> str:
+        head = f"{'feature':<16}{'mean':>13}{'std':>13}{'min':>13}{'max':>13}{'rms':>13}"
+        rows = [head, "-" * len(head)]
+        for f in self.features:
+            rows.append(f"{f.name:<16}{f.mean:>13.5g}{f.std:>13.5g}{f.min:>13.5g}{f.max:>13.5g}{f.rms:>13.5g}")
+        return "\n".join(rows)
+
+    def __str__(self) -> str:
+        lines = [f"{self.rows} rows x {len(self.features)} features", "", self.table(), "",
+                 f"largest / smallest feature std: {self.scale_ratio:.4g}x",
+                 f"expected ratio of gradient magnitudes (linear model, MSE): {self.gradient_ratio:.4g}x"]
+        lines += [f"WARNING: {w}" for w in self.warnings]
+        lines.append(f"recommendation: {self.recommendation}")
+        return "\n".join(lines)
+
+
+def diagnose(x: Any, feature_names: Sequence[str] | None = None) -> Diagnosis:
+    """Per-feature scale report for a 2-D array or Tensor, with a warning past a 100x spread."""
+    arr, backend, _ = _as_2d(x, "diagnose")
+    n, mean, m2 = backend.column_moments(arr)
+    lo, hi = backend.column_minmax(arr)
+    d = arr.shape[1]
+    names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(d)]
+    if len(names) != d:
+        raise ValueError(f"diagnose: {len(names)} feature names for {d} features")
+    if not (np.isfinite(mean).all() and np.isfinite(lo).all() and np.isfinite(hi).all()):
+        bad = backend.to_numpy(backend.xp.count_nonzero(~backend.xp.isfinite(arr), axis=0))
+        cols = ", ".join(f"{names[j]}: {int(bad[j])}" for j in np.flatnonzero(bad))
+        raise ValueError(f"diagnose: data contains NaN/inf values ({cols}); drop or impute them first")
+    std = np.sqrt(m2 / max(n - 1, 1))
+    rms = np.sqrt(m2 / n + mean * mean)
+    feats = [FeatureStats(names[j], float(mean[j]), float(std[j]), float(lo[j]), float(hi[j]), float(rms[j]))
+             for j in range(d)]
+    varying = std > 0
+    constant = [names[j] for j in np.flatnonzero(~varying)]
+    scale_ratio = float(std[varying].max() / std[varying].min()) if varying.any() else 1.0
+    nonzero = rms > 0
+    grad_ratio = float(rms[nonzero].max() / rms[nonzero].min()) if nonzero.any() else 1.0
+    warns = []
+    if constant:
+        warns.append(f"constant feature(s) {', '.join(constant)} carry no information; drop them "
+                     "(normalizers give them scale 1)")
+    if max(scale_ratio, grad_ratio) > WARN_RATIO:
+        big, small = names[int(np.argmax(np.where(nonzero, rms, -np.inf)))], \
+            names[int(np.argmin(np.where(nonzero, rms, np.inf)))]
+        warns.append(f"features differ in scale by {max(scale_ratio, grad_ratio):.3g}x ({big} vs {small}): "
+                     "plain gradient descent with one learning rate will diverge or crawl; normalize first")
+    if max(scale_ratio, grad_ratio) <= WARN_RATIO and not constant:
+        rec = "scales are comparable; normalization is optional (standard still helps conditioning)"
+    else:
+        rec = ("Normalizer('standard') fitted on the training split (zero mean, unit variance per feature); "
+               "Normalizer('minmax') if features have known bounds and no outliers")
+    return Diagnosis(feats, int(n), scale_ratio, grad_ratio, constant, warns, rec)
