@@ -48,7 +48,7 @@ def test_fit(benchmark, tag, engine, shape):
         t = torch.from_numpy(x)
         benchmark(lambda: torch.std_mean(t, dim=0))
     else:
-        sk = pytest.importorskip("sklearn.preprocessing", reason="scikit-learn not installed (pip install -e '.[bench]')")
+        sk = pytest.importorskip("sklearn.preprocessing", reason="scikit-learn not installed (the 'bench' extra)")
         benchmark(lambda: sk.StandardScaler().fit(x))
 
 

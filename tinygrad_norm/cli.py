@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from . import __version__
+from .examples.simple_regression import cli as regression_cli
 
 
 def _experiments(args: argparse.Namespace) -> int:
@@ -57,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, metavar="FILE.csv", help="CSV with a header row of column names")
     p.add_argument("--target", help="column to leave out (the label), e.g. MedHouseVal")
     p.set_defaults(run=_diagnose)
+
+    regression_cli.add_commands(sub)
 
     return parser
 

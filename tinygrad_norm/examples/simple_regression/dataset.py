@@ -24,6 +24,7 @@ import os
 import tarfile
 import urllib.error
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,7 +92,9 @@ def read_csv(path: str | os.PathLike, columns: list[str] | None = None) -> tuple
             raise DataError(f"{path}: wrong columns" + (f"; missing {missing}" if missing else "")
                             + (f"; unexpected {extra}" if extra else "") + f". Expected exactly {columns}")
     try:
-        data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": we say so below
+            data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)
     except ValueError:
         raise DataError(f"{path}: {_locate_bad_cell(path, len(names))}") from None
     if data.shape[0] == 0:
@@ -211,8 +214,13 @@ class HousingDataset:
         if features.ndim != 2 or features.shape[1] != NUM_FEATURES or targets.shape != (features.shape[0],):
             raise DataError(f"HousingDataset needs features (N, {NUM_FEATURES}) and targets (N,), got "
                             f"{features.shape} and {targets.shape}")
-        self.features = np.ascontiguousarray(features, dtype=np.float32)
-        self.targets = np.ascontiguousarray(targets, dtype=np.float32)
+        with np.errstate(over="ignore"):
+            self.features = np.ascontiguousarray(features, dtype=np.float32)
+            self.targets = np.ascontiguousarray(targets, dtype=np.float32)
+        if not (np.isfinite(self.features).all() and np.isfinite(self.targets).all()):
+            bad = [COLUMNS[j] for j in range(NUM_FEATURES) if not np.isfinite(self.features[:, j]).all()]
+            bad += [TARGET] if not np.isfinite(self.targets).all() else []
+            raise DataError(f"columns {bad} hold values too large for float32 (|x| > 3.4e38)")
         self.name = name
 
     @classmethod
@@ -247,3 +255,68 @@ class HousingDataset:
 
     def __repr__(self) -> str:
         return f"HousingDataset({self.name}: {len(self)} rows x {NUM_FEATURES} features)"
+
+
+# ---- batching, as Burn's HousingBatcher + DataLoader ------------------------------------------------
+class BatchMinMax:
+    """The bug Burn's example once shipped: min-max statistics taken from each batch by itself.
+
+    Every batch is scaled differently, so the same house gets different inputs depending on its
+    batch-mates, and a batch of one row becomes all zeros: the model predicts the same value for
+    every sample. Kept so ``--norm batch-minmax`` can show it; never use it.
+    """
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        lo, hi = features.min(axis=0), features.max(axis=0)
+        span = np.where(hi > lo, hi - lo, 1.0)
+        return ((features - lo) / span).astype(np.float32)
+
+
+class HousingBatcher:
+    """Turns rows into ``(inputs (B, 8), targets (B, 1))`` Tensors on ``device``.
+
+    Burn's batcher also normalizes; here the fitted statistics live inside the model (its
+    ``Normalize`` layer) so a checkpoint carries them, and the batcher only applies a per-batch
+    normalizer, which exists to demonstrate the ``batch-minmax`` bug.
+    """
+
+    def __init__(self, device: str = "cpu", per_batch: BatchMinMax | None = None) -> None:
+        self.device = device
+        self.per_batch = per_batch
+
+    def batch_arrays(self, features: np.ndarray, targets: np.ndarray):
+        from ...tensor import Tensor
+
+        if self.per_batch is not None:
+            features = self.per_batch(features)
+        return Tensor(features, device=self.device), Tensor(targets.reshape(-1, 1), device=self.device)
+
+    def batch(self, items: list[HousingDistrictItem]):
+        feats = np.stack([it.features for it in items]).astype(np.float32)
+        targets = np.array([it.median_house_value for it in items], dtype=np.float32)
+        return self.batch_arrays(feats, targets)
+
+
+class DataLoader:
+    """Batches of a HousingDataset, reshuffled every epoch by a seeded generator when ``shuffle``."""
+
+    def __init__(self, dataset: HousingDataset, batcher: HousingBatcher, batch_size: int, shuffle: bool = False,
+                 seed: int | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.dataset, self.batcher, self.batch_size, self.shuffle = dataset, batcher, batch_size, shuffle
+        self._rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return -(-len(self.dataset) // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.dataset)
+        order = self._rng.permutation(n) if self.shuffle else None
+        for start in range(0, n, self.batch_size):
+            if order is None:
+                sl = slice(start, start + self.batch_size)
+                yield self.batcher.batch_arrays(self.dataset.features[sl], self.dataset.targets[sl])
+            else:
+                idx = order[start:start + self.batch_size]
+                yield self.batcher.batch_arrays(self.dataset.features[idx], self.dataset.targets[idx])
