@@ -43,7 +43,7 @@ OPTIMIZERS = {
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_training_trajectory_matches_torch(name):
+def test_training_trajectory_matches_torch(name, device):
     """50 steps on the same batches: every loss and the final parameters agree within float32 tolerance.
 
     rtol 1e-5 on losses; parameters also get atol 1e-6 because Adam's update of a weight whose
@@ -51,10 +51,11 @@ def test_training_trajectory_matches_torch(name):
     """
     make_ours, make_ref = OPTIMIZERS[name]
     ours, ref = twin_mlps()
+    ours.to(device)
     opt, ref_opt = make_ours(ours.parameters()), make_ref(ref.parameters())
     for step, (x, y) in enumerate(batches(50)):
         opt.zero_grad()
-        loss = tn.nn.functional.mse_loss(ours(tn.Tensor(x)), tn.Tensor(y))
+        loss = tn.nn.functional.mse_loss(ours(tn.Tensor(x, device=device)), tn.Tensor(y, device=device))
         loss.backward()
         opt.step()
         ref_opt.zero_grad()

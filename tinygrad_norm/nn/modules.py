@@ -267,6 +267,9 @@ class Normalize(Module):
 
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"Normalize: expected input of shape (N, {self.n_features}), got {x.shape}")
+        if x._backend is not self.shift._backend:
+            raise RuntimeError(f"Normalize: input on {x.device}, statistics on {self.shift.device}; "
+                               "move the model or the input with .to(device)")
         return Affine.apply(x, shift=self.shift.data, scale=self.scale.data, offset=self.offset.data,
                             clip=self.clip_range)
 
