@@ -10,19 +10,33 @@
 
 #define MAX_THREADS 256
 
+// Which column and rows this thread of block (chunk, tile) covers.
+struct Lanes {
+    int W, R, lane_col, lane_row, col;
+    i64 r0, r1;
+};
+
+__device__ __forceinline__ Lanes lanes_of(i64 rows, int d, i64 rows_per_chunk) {
+    Lanes l;
+    l.W = d < (int)blockDim.x ? d : (int)blockDim.x;
+    l.R = (int)blockDim.x / l.W;
+    l.lane_col = threadIdx.x % l.W;
+    l.lane_row = threadIdx.x / l.W;
+    l.col = blockIdx.y * l.W + l.lane_col;
+    l.r0 = (i64)blockIdx.x * rows_per_chunk;
+    l.r1 = l.r0 + rows_per_chunk < rows ? l.r0 + rows_per_chunk : rows;
+    return l;
+}
+
 template <typename T>
 __device__ void moments_partial(const T* x, i64 rows, int d, i64 rows_per_chunk, double* part_n,
                                 double* part_mean, double* part_m2) {
     __shared__ double s_n[MAX_THREADS], s_mean[MAX_THREADS], s_m2[MAX_THREADS];
-    int W = d < (int)blockDim.x ? d : (int)blockDim.x;
-    int R = (int)blockDim.x / W;
-    int lane_col = threadIdx.x % W, lane_row = threadIdx.x / W;
-    int col = blockIdx.y * W + lane_col;
-    i64 r0 = (i64)blockIdx.x * rows_per_chunk;
-    i64 r1 = r0 + rows_per_chunk < rows ? r0 + rows_per_chunk : rows;
+    const Lanes l = lanes_of(rows, d, rows_per_chunk);
+    const int W = l.W, R = l.R, lane_row = l.lane_row, col = l.col;
     double n = 0.0, mean = 0.0, m2 = 0.0;
     if (lane_row < R && col < d) {
-        for (i64 r = r0 + lane_row; r < r1; r += R) {
+        for (i64 r = l.r0 + lane_row; r < l.r1; r += R) {
             double v = (double)x[r * d + col];
             n += 1.0;
             double delta = v - mean;
@@ -67,15 +81,11 @@ __device__ __forceinline__ double nan_max(double a, double b) { return (a != a |
 template <typename T>
 __device__ void minmax_partial(const T* x, i64 rows, int d, i64 rows_per_chunk, double* part_min, double* part_max) {
     __shared__ double s_min[MAX_THREADS], s_max[MAX_THREADS];
-    int W = d < (int)blockDim.x ? d : (int)blockDim.x;
-    int R = (int)blockDim.x / W;
-    int lane_col = threadIdx.x % W, lane_row = threadIdx.x / W;
-    int col = blockIdx.y * W + lane_col;
-    i64 r0 = (i64)blockIdx.x * rows_per_chunk;
-    i64 r1 = r0 + rows_per_chunk < rows ? r0 + rows_per_chunk : rows;
+    const Lanes l = lanes_of(rows, d, rows_per_chunk);
+    const int W = l.W, R = l.R, lane_row = l.lane_row, col = l.col;
     double lo = 1.0 / 0.0, hi = -1.0 / 0.0;
     if (lane_row < R && col < d) {
-        for (i64 r = r0 + lane_row; r < r1; r += R) {
+        for (i64 r = l.r0 + lane_row; r < l.r1; r += R) {
             double v = (double)x[r * d + col];
             lo = nan_min(lo, v);
             hi = nan_max(hi, v);

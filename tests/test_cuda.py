@@ -53,6 +53,9 @@ def test_every_kernel_the_backend_launches_exists():
     code = (REPO / "tinygrad_norm" / "_cuda.py").read_text()
     typed = re.findall(r'_kernel\("([\w.]+)", "(\w+)"', code)
     plain = re.findall(r'_module\("([\w.]+)"\)\.get_function\("(\w+)"\)', code)
+    for partial, merge in re.findall(r'_column_pass\(x, "(\w+)", "(\w+)"', code):
+        typed.append(("standardize.cu", partial))
+        plain.append(("standardize.cu", merge))
     assert typed and plain
     for file, kernel in typed:
         for suffix in ("f32", "f64"):

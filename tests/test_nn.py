@@ -61,7 +61,7 @@ def test_summary_shows_layers_and_param_counts():
     text = repr(mlp())
     assert "Linear {d_input: 8, d_output: 64, bias: true, params: 576}" in text
     assert "Linear {d_input: 64, d_output: 1, bias: true, params: 65}" in text
-    assert text.rstrip().endswith("params: 641\n}") or "params: 641" in text.splitlines()[-2]
+    assert text.splitlines()[-2].strip() == "params: 641" and text.splitlines()[-1] == "}"
     assert mlp().num_params() == 641
 
 

@@ -5,8 +5,10 @@ whether gradient descent works.
     x = tn.Tensor([[1.0, 2.0]], requires_grad=True)
 """
 
-from . import nn, optim
+from . import experiments, nn, optim
 from ._backend import DEVICES, cuda_available
+from .diagnose import DivergenceError, diagnose
+from .normalize import Normalizer, NormalizerWarning, standardize
 from .serialization import CheckpointError, load, save
 from .tensor import (
     Tensor,
@@ -35,7 +37,8 @@ from .tensor import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "DEVICES", "CheckpointError", "Tensor", "arange", "bool_", "cat", "concatenate", "cuda_available",
+    "DEVICES", "CheckpointError", "DivergenceError", "Normalizer", "NormalizerWarning", "Tensor", "diagnose",
+    "experiments", "standardize", "arange", "bool_", "cat", "concatenate", "cuda_available",
     "default_generator", "float32", "float64", "full", "int64", "is_grad_enabled", "load", "manual_seed",
     "nn", "no_grad", "ones", "ones_like", "optim", "rand", "randn", "save", "stack", "tensor", "zeros",
     "zeros_like",

@@ -133,34 +133,26 @@ class CupyBackend(Backend):
         per_chunk = -(-rows // chunks)
         return -(-rows // per_chunk), per_chunk, tiles
 
-    def column_moments(self, x):
+    def _column_pass(self, x, partial: str, merge: str, k: int) -> np.ndarray:
+        """Run a (partial, merge) kernel pair of standardize.cu; returns its k float64 rows per column."""
         x = cp.ascontiguousarray(x)
         dt = _check_float(x)
         rows, d = x.shape
         chunks, per_chunk, tiles = self._chunks(rows, d)
-        part = cp.empty((3, chunks, d), dtype=cp.float64)
-        _kernel("standardize.cu", "column_moments_partial", dt)(
-            (chunks, tiles), (_THREADS,),
-            (x, np.int64(rows), np.int32(d), np.int64(per_chunk), part[0], part[1], part[2]))
-        out = cp.empty((3, d), dtype=cp.float64)
-        _module("standardize.cu").get_function("column_moments_merge")(
-            self._grid(d), (_THREADS,),
-            (part[0], part[1], part[2], np.int32(chunks), np.int32(d), out[0], out[1], out[2]))
-        n, mean, m2 = cp.asnumpy(out)
-        return int(rows), mean, m2
+        part = cp.empty((k, chunks, d), dtype=cp.float64)
+        _kernel("standardize.cu", partial, dt)(
+            (chunks, tiles), (_THREADS,), (x, np.int64(rows), np.int32(d), np.int64(per_chunk), *part))
+        out = cp.empty((k, d), dtype=cp.float64)
+        _module("standardize.cu").get_function(merge)(
+            self._grid(d), (_THREADS,), (*part, np.int32(chunks), np.int32(d), *out))
+        return cp.asnumpy(out)
+
+    def column_moments(self, x):
+        _, mean, m2 = self._column_pass(x, "column_moments_partial", "column_moments_merge", 3)
+        return int(x.shape[0]), mean, m2
 
     def column_minmax(self, x):
-        x = cp.ascontiguousarray(x)
-        dt = _check_float(x)
-        rows, d = x.shape
-        chunks, per_chunk, tiles = self._chunks(rows, d)
-        part = cp.empty((2, chunks, d), dtype=cp.float64)
-        _kernel("standardize.cu", "column_minmax_partial", dt)(
-            (chunks, tiles), (_THREADS,), (x, np.int64(rows), np.int32(d), np.int64(per_chunk), part[0], part[1]))
-        out = cp.empty((2, d), dtype=cp.float64)
-        _module("standardize.cu").get_function("column_minmax_merge")(
-            self._grid(d), (_THREADS,), (part[0], part[1], np.int32(chunks), np.int32(d), out[0], out[1]))
-        lo, hi = cp.asnumpy(out)
+        lo, hi = self._column_pass(x, "column_minmax_partial", "column_minmax_merge", 2)
         return lo, hi
 
     def affine_apply(self, x, shift, scale, offset, out=None, inverse=False):
