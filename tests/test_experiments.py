@@ -50,6 +50,8 @@ def test_raw_reproduces_the_tutorial_numbers_and_diverges_like_torch():
     assert (r.first_inf, r.first_nan) == (first_inf, first_nan)
     finite = np.isfinite(losses)
     np.testing.assert_allclose(np.array(r.losses)[finite], losses[finite], rtol=1e-5)
+    finite_grads = np.isfinite(grads).all(axis=1)
+    np.testing.assert_allclose(np.array(r.w_grads)[finite_grads], grads[finite_grads], rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["maxabs", "standard", "standard-predict"])

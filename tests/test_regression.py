@@ -269,12 +269,14 @@ def test_model_summary_like_burn():
 
 
 def test_cli_train_and_infer(small_csv, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
     art = str(tmp_path / "cli-art")
     assert cli.main(["train", "--data", str(small_csv), "--epochs", "2", "--artifact-dir", art, "--no-progress",
                      "--norm", "standard"]) == 0
     assert "best valid MSE" in capsys.readouterr().out
-    assert cli.main(["infer", "--data", str(small_csv), "--artifact-dir", art, "--no-chart"]) == 0
-    assert "MSE" in capsys.readouterr().out
+    png = tmp_path / "pred.png"
+    assert cli.main(["infer", "--data", str(small_csv), "--artifact-dir", art, "--no-chart", "--plot", str(png)]) == 0
+    assert "MSE" in capsys.readouterr().out and png.read_bytes()[:4] == b"\x89PNG"
     assert cli.main(["train", "--data", str(small_csv), "--device", "tpu", "--artifact-dir", art]) == 2
     assert "unknown device" in capsys.readouterr().err
     assert cli.main(["infer", "--artifact-dir", str(tmp_path / "none")]) == 2
