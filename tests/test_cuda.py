@@ -48,6 +48,45 @@ def test_kernel_source_compiles_with_nvcc(name, tmp_path):
             assert kernel in listing, f"{kernel} missing from the compiled {name}"
 
 
+def _find_nvrtc() -> str | None:
+    """libnvrtc from the nvidia-cuda-nvrtc wheel (CuPy's [ctk] extra) or a CUDA toolkit."""
+    import glob
+
+    try:
+        import nvidia.cuda_nvrtc as pkg
+        roots = [str(Path(p) / "lib") for p in pkg.__path__]
+    except ImportError:
+        roots = []
+    roots += glob.glob("/usr/local/cuda*/lib64") + glob.glob("/usr/local/cuda*/targets/*/lib")
+    for root in roots:
+        hits = sorted(glob.glob(f"{root}/libnvrtc.so*"))
+        hits = [h for h in hits if "builtins" not in h and ".alt." not in h]
+        if hits:
+            return hits[0]
+    return None
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_kernel_source_compiles_with_nvrtc(name):
+    """The compiler cupy.RawModule really uses, with its options; needs no GPU, only libnvrtc."""
+    import ctypes
+
+    path = _find_nvrtc()
+    if path is None:
+        pytest.skip("libnvrtc not found (pip install nvidia-cuda-nvrtc-cu12, or a CUDA toolkit)")
+    lib = ctypes.CDLL(path)
+    prog = ctypes.c_void_p()
+    assert lib.nvrtcCreateProgram(ctypes.byref(prog), source(name).encode(), name.encode(), 0, None, None) == 0
+    opts = [b"--gpu-architecture=compute_90", b"--std=c++14"]
+    status = lib.nvrtcCompileProgram(prog, len(opts), (ctypes.c_char_p * len(opts))(*opts))
+    size = ctypes.c_size_t()
+    lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+    log = ctypes.create_string_buffer(size.value)
+    lib.nvrtcGetProgramLog(prog, log)
+    lib.nvrtcDestroyProgram(ctypes.byref(prog))
+    assert status == 0, log.value.decode()
+
+
 def test_every_kernel_the_backend_launches_exists():
     """_cuda.py names kernels as strings; a typo would only show on a GPU, so check it here."""
     code = (REPO / "tinygrad_norm" / "_cuda.py").read_text()
