@@ -56,8 +56,7 @@ class Result:
     w_grads: list[list[float]] = field(default_factory=list)
     b_grads: list[float] = field(default_factory=list)
     first_inf: int | None = None  # 1-based epoch whose loss was first inf
-    first_nan: int | None = None
-    stopped_at: int | None = None  # epoch training stopped at because the loss became NaN
+    first_nan: int | None = None  # training stops at this epoch: nothing changes after a NaN
     w: list[float] = field(default_factory=list)
     b: float = 0.0
     prediction: float | None = None
@@ -111,7 +110,6 @@ def run_experiment(name: str, lr: float | None = None, epochs: int | None = None
                 res.first_inf = epoch
             if math.isnan(value):
                 res.first_nan = epoch
-                res.stopped_at = epoch
                 log(f"[{name}] stopped: the loss became NaN at epoch {epoch} (inf first at epoch {res.first_inf}); "
                     "the features need scaling")
                 break

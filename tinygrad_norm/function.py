@@ -64,7 +64,7 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
     return grad
 
 
-def _broadcast_error(op: str, a: Any, b: Any, e: Exception) -> ValueError:
+def _broadcast_error(op: str, a: Any, b: Any) -> ValueError:
     return ValueError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast together "
                       "(trailing dimensions must match or be 1)")
 
@@ -77,8 +77,8 @@ class Add(Function):
         self.saved = (a.shape, b.shape)
         try:
             return a + b
-        except ValueError as e:
-            raise _broadcast_error("add", a, b, e) from None
+        except ValueError:
+            raise _broadcast_error("add", a, b) from None
 
     def backward(self, g):
         sa, sb = self.saved
@@ -93,8 +93,8 @@ class Sub(Function):
         self.saved = (a.shape, b.shape)
         try:
             return a - b
-        except ValueError as e:
-            raise _broadcast_error("sub", a, b, e) from None
+        except ValueError:
+            raise _broadcast_error("sub", a, b) from None
 
     def backward(self, g):
         sa, sb = self.saved
@@ -110,8 +110,8 @@ class Mul(Function):
         self.saved = (a if nb else a.shape, b if na else b.shape)
         try:
             return a * b
-        except ValueError as e:
-            raise _broadcast_error("mul", a, b, e) from None
+        except ValueError:
+            raise _broadcast_error("mul", a, b) from None
 
     def backward(self, g):
         a, b = self.saved
@@ -126,8 +126,8 @@ class Div(Function):
     def forward(self, a, b):
         try:
             out = a / b
-        except ValueError as e:
-            raise _broadcast_error("div", a, b, e) from None
+        except ValueError:
+            raise _broadcast_error("div", a, b) from None
         self.saved = (a.shape, b, out)
         return out
 
