@@ -15,6 +15,8 @@ def test_dtypes_default_to_float32_and_keep_float64_when_asked():
     assert tn.Tensor(np.zeros(3), dtype=tn.float64).dtype == np.float64
     assert tn.Tensor(3).dtype == np.int64
     assert tn.Tensor([True, False]).dtype == np.bool_
+    t64 = tn.Tensor([1.0], dtype="float64")
+    assert tn.Tensor(t64).dtype == np.float64 and tn.Tensor(t64, dtype="float32").dtype == np.float32
 
 
 def test_basic_attributes_and_conversion():

@@ -85,9 +85,10 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  device: str | None = None) -> None:
         backend = get_backend(device if device is not None else _infer_device(data))
-        if isinstance(data, Tensor):
-            data = data.data
         dt = _as_dtype(dtype)
+        if isinstance(data, Tensor):  # a tensor keeps its dtype unless asked otherwise
+            dt = dt or data.dtype
+            data = data.data
         try:
             arr = backend.asarray(data, dt)
         except (ValueError, TypeError) as e:
