@@ -289,3 +289,17 @@ def test_real_data_two_epochs(housing_csv, tmp_path):
     assert result.valid_losses[1] < result.valid_losses[0] < 3.0
     out = infer(tmp_path, data=str(housing_csv), show_chart=False, log=lambda *_: None)
     assert len(out.predictions) == 1000 and out.r2 > 0
+
+
+def test_default_progress_bar_path_and_item_batching(small_csv, tmp_path, capsys):
+    """The CLI's default (progress bar on) must work too, and Burn-style item batching must agree
+    with the array fast path."""
+    train(fast_config(small_csv, tmp_path, num_epochs=1, progress=True), log=lambda *_: None)
+    assert "Epoch 1/1" in capsys.readouterr().err  # tqdm writes its bar to stderr
+    data = HousingDataset.load(small_csv)
+    batcher = ds.HousingBatcher()
+    x_items, y_items = batcher.batch([data[i] for i in range(5)])
+    x_arr, y_arr = batcher.batch_arrays(data.features[:5], data.targets[:5])
+    np.testing.assert_array_equal(x_items.numpy(), x_arr.numpy())
+    np.testing.assert_array_equal(y_items.numpy(), y_arr.numpy())
+    assert y_items.shape == (5, 1)
