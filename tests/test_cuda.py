@@ -104,7 +104,7 @@ def test_every_kernel_the_backend_launches_exists():
 
 
 def test_kernel_sources_are_package_data(tmp_path):
-    """An installed wheel, not only this checkout, must carry the CUDA sources."""
+    """An installed wheel, not only this checkout, must carry the CUDA sources and the shipped data."""
     import sys
     import zipfile
 
@@ -116,6 +116,10 @@ def test_kernel_sources_are_package_data(tmp_path):
     names = zipfile.ZipFile(next(tmp_path.glob("*.whl"))).namelist()
     for name in (*SOURCES, "common.cuh", "__init__.py"):
         assert f"tinygrad_norm/kernels/{name}" in names, f"{name} is not in the wheel"
+    # and the shipped California housing data, with its source and citation
+    for name in ("cal_housing.data.xz", "README.md", "__init__.py"):
+        assert f"tinygrad_norm/datasets/{name}" in names, f"datasets/{name} is not in the wheel"
+    assert any(n.endswith("/LICENSE") or n.endswith("licenses/LICENSE") for n in names)
     for name in SOURCES:
         assert '#include "common.cuh"' not in source(name)
 
@@ -123,7 +127,7 @@ def test_kernel_sources_are_package_data(tmp_path):
 def test_cuda_unavailable_gives_an_install_hint():
     if HAS_CUDA:
         pytest.skip("a GPU is present")
-    with pytest.raises(RuntimeError, match=r"pip install -e '\.\[cuda12\]'"):
+    with pytest.raises(RuntimeError, match=r"pip install 'tinygrad_norm\[cuda12\]'"):
         tn.Tensor([1.0], device="cuda")
 
 

@@ -34,7 +34,7 @@ def test_load_state_dict_reports_missing_unexpected_and_shapes_and_changes_nothi
     state["0.weight"] = np.zeros((3, 3), np.float32)
     del state["2.bias"]
     state["extra"] = np.zeros(1)
-    with pytest.raises(KeyError) as e:
+    with pytest.raises(ValueError, match="nothing was changed") as e:
         model.load_state_dict(state)
     msg = str(e.value)
     assert "2.bias" in msg and "extra" in msg and "0.weight: shape (3, 3)" in msg and "(64, 8)" in msg
@@ -83,3 +83,16 @@ def test_custom_module_and_train_eval():
     assert net(tn.ones(5, 3)).shape == (5, 2)
     with pytest.raises(TypeError, match="Modules"):
         nn.Sequential(nn.ReLU(), 3)
+
+
+def test_load_state_dict_changes_nothing_when_a_value_cannot_be_converted():
+    tn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1))
+    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    state["0.weight"] = np.full((2, 2), 42.0)
+    state["1.bias"] = np.array(["x"])  # fails after 0.weight would have been written
+    with pytest.raises(ValueError, match="1.bias: dtype <U1 is not numeric"):
+        model.load_state_dict(state)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), before[k])

@@ -167,10 +167,18 @@ def test_bad_input_errors():
         n.partial_fit(np.ones((2, 4)))
 
 
-def test_integer_input_becomes_float32():
+def test_integer_input_is_fitted_exactly_and_transformed_to_float32():
     n = Normalizer("standard").fit(np.array([[1, 2], [3, 4], [5, 7]]))
     out = n.transform(np.array([[1, 2]]))
     assert out.dtype == np.float32
+    # Unix timestamps: float32 would round them to multiples of 128 s
+    stamps = (1_700_000_000 + np.arange(100)).reshape(-1, 1)
+    assert Normalizer("standard").fit(stamps).std[0] == pytest.approx(np.arange(100).std(ddof=1), rel=1e-12)
+    big = np.array([[2**24], [2**24 + 1], [2**24 + 1]], dtype=np.int64)
+    assert Normalizer("standard").fit(big).std[0] == pytest.approx(np.std([0, 1, 1], ddof=1), rel=1e-12)
+    z = Normalizer("standard").fit(stamps).transform(stamps)
+    np.testing.assert_allclose(z[:, 0], (np.arange(100) - 49.5) / np.arange(100).std(ddof=1), rtol=1e-6)
+    assert Normalizer("minmax").fit(stamps).transform(tn.Tensor(stamps)).dtype == np.float32
 
 
 def test_standardize_fused_matches_naive_and_works_in_place(data):
@@ -189,7 +197,7 @@ def test_standardize_fused_matches_naive_and_works_in_place(data):
 def test_normalize_layer_saves_statistics_and_passes_gradients_like_torch(data, tmp_path):
     n = Normalizer("standard").fit(data)
     model = tn.nn.Sequential(tn.nn.Normalize(n), tn.nn.Linear(4, 1))
-    assert "shift" in "".join(model.state_dict()) and model.num_params() == 5
+    assert "0._extra_state" in model.state_dict() and model.num_params() == 5
     x = tn.Tensor(data[:7], requires_grad=True)
     model(x).sum().backward()
     tx = torch.tensor(data[:7].astype(np.float64), requires_grad=True)
@@ -227,3 +235,170 @@ def test_statistics_and_apply_for_narrow_wide_and_odd_shapes(shape):
     nv = Normalizer("standard").fit(view)
     np.testing.assert_allclose(nv.transform(view), (view - view.mean(0, dtype=np.float64)) /
                                view.std(0, ddof=1, dtype=np.float64), rtol=1e-5, atol=2e-6)
+
+
+# ---- issue: statistics that survive every round trip ---------------------------------------------
+OPTIONS = [
+    ("standard", {}), ("standard", {"ddof": 0}), ("standard", {"with_mean": False}), ("standard", {"with_std": False}),
+    ("minmax", {}), ("minmax", {"feature_range": (-1.0, 3.0)}), ("minmax", {"clip": True}),
+    ("minmax", {"feature_range": (-2.0, 2.0), "clip": True}), ("maxabs", {}), ("maxabs", {"clip": True}),
+]
+
+
+@pytest.mark.parametrize("method,options", OPTIONS, ids=[f"{m}-{o}" for m, o in OPTIONS])
+def test_normalize_layer_rebuilt_bare_from_a_checkpoint_is_bit_identical(tmp_path, method, options):
+    """Save a model with a fitted Normalize, rebuild it the PyTorch way (a bare Normalize(3)),
+    load_state_dict: in-range AND out-of-range rows give bit-identical outputs."""
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((200, 3)) * [1, 30, 0.01] + [0, -5, 2]).astype(np.float32)
+    outside = (x[:20] * 7 + [3, -100, 1]).astype(np.float32)  # far outside the training range
+    norm = Normalizer(method, feature_names=["a", "b", "c"], **options).fit(x)
+    tn.manual_seed(0)
+    model = tn.nn.Sequential(tn.nn.Normalize(norm), tn.nn.Linear(3, 1))
+    tn.save(model.state_dict(), tmp_path / "m.npz")
+    bare = tn.nn.Sequential(tn.nn.Normalize(3), tn.nn.Linear(3, 1))
+    assert "identity" in repr(bare)
+    bare.load_state_dict(tn.load(tmp_path / "m.npz"))
+    for rows in (x, outside):
+        np.testing.assert_array_equal(bare(tn.Tensor(rows)).numpy(), model(tn.Tensor(rows)).numpy())
+        np.testing.assert_array_equal(bare[0](tn.Tensor(rows)).numpy(), norm.transform(rows))
+    rebuilt = bare[0].normalizer
+    assert rebuilt.config() == norm.config() and rebuilt.count == 200
+    assert f"method: {method}" in repr(bare)
+
+
+def test_regression_checkpoint_keeps_one_copy_of_the_statistics(tmp_path):
+    from tinygrad_norm.examples.simple_regression.model import RegressionModel
+
+    x = np.random.default_rng(1).standard_normal((50, 8)).astype(np.float32) * 100
+    model = RegressionModel(normalizer=Normalizer("minmax", clip=True).fit(x))
+    state = model.state_dict()
+    assert [k for k in state if not isinstance(state[k], tn.Tensor)] == ["normalize._extra_state"]
+    fresh = RegressionModel()
+    fresh.load_state_dict(state)
+    far = x * 3
+    np.testing.assert_array_equal(fresh(tn.Tensor(far)).numpy(), model(tn.Tensor(far)).numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("magnitude", [1e-12, 1e-6, 1e-2, 1.0, 1e3, 1e6, 1e12])
+@pytest.mark.parametrize("offset", [0.0, 100.0])
+def test_constant_means_zero_spread_at_any_scale(dtype, magnitude, offset):
+    """A feature in small (or large) units is scaled like any other; only a spread of zero, or one lost
+    in the rounding of the values themselves, is constant."""
+    rng = np.random.default_rng(3)
+    varying = (offset * magnitude + magnitude * rng.standard_normal(500)).astype(dtype)
+    constant = np.full(500, (offset + 1.0) * magnitude, dtype=dtype)
+    x = np.column_stack([varying, constant])
+    n = Normalizer("standard", feature_names=["varying", "constant"]).fit(x)
+    with pytest.warns(NormalizerWarning, match="'constant'") as record:
+        out = n.transform(x)
+    assert all("'varying'" not in str(w.message) for w in record)
+    assert n.scale[1] == 1.0
+    ref = x[:, 0].astype(np.float64)
+    np.testing.assert_allclose(out[:, 0], (ref - ref.mean()) / ref.std(ddof=1), rtol=1e-4, atol=1e-4)
+
+
+def test_small_unit_feature_from_the_issue_is_not_constant():
+    x = 1e-10 + np.array([[1e-15], [-1e-15]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = Normalizer("standard").fit(x).transform(x)
+    np.testing.assert_allclose(out[:, 0], [1 / np.sqrt(2), -1 / np.sqrt(2)], rtol=1e-6)
+
+
+def test_maxabs_clip_matches_sklearn():
+    n = Normalizer("maxabs", clip=True).fit(np.array([[1.0], [-2.0]]))
+    np.testing.assert_array_equal(n.transform(np.array([[10.0], [-10.0], [1.0]])), [[1.0], [-1.0], [0.5]])
+    sk = pytest.importorskip("sklearn.preprocessing", reason="scikit-learn compares maxabs clipping")
+    ref = sk.MaxAbsScaler(clip=True).fit(np.array([[1.0], [-2.0]])).transform(np.array([[10.0], [-10.0], [1.0]]))
+    np.testing.assert_array_equal(n.transform(np.array([[10.0], [-10.0], [1.0]])), ref)
+
+
+@pytest.mark.parametrize("method,options,match", [
+    ("standard", {"clip": True}, "clip=True"),
+    ("standard", {"feature_range": (-1, 1)}, "feature_range"),
+    ("maxabs", {"feature_range": (-1, 1)}, "feature_range"),
+    ("minmax", {"ddof": 0}, "ddof=0"),
+    ("maxabs", {"with_mean": False}, "with_mean=False"),
+    ("minmax", {"with_std": False}, "with_std=False"),
+])
+def test_an_option_the_method_does_not_use_is_refused(method, options, match):
+    with pytest.raises(ValueError, match=f"does not use.*{match}"):
+        Normalizer(method, **options)
+
+
+@pytest.mark.parametrize("options,match", [
+    ({"ddof": 0.5}, "ddof must be a non-negative integer"), ({"ddof": -1}, "ddof"),
+    ({"method": "minmax", "feature_range": (0, float("inf"))}, "finite"),
+    ({"method": "minmax", "feature_range": (1, 0)}, "low < high"),
+    ({"method": "minmax", "feature_range": "ab"}, "two numbers"),
+])
+def test_invalid_options(options, match):
+    with pytest.raises(ValueError, match=match):
+        Normalizer(**{"method": "standard", **options})
+
+
+@pytest.mark.parametrize("method,options", [("minmax", {"clip": True}), ("minmax", {"feature_range": (-1.0, 1.0),
+                                                                                    "clip": True}),
+                                            ("maxabs", {"clip": True})])
+def test_gradient_through_clipping_matches_torch_clamp_at_the_bounds(method, options):
+    """The training min and max map exactly onto the clip bounds: nothing is clipped there, so the
+    gradient passes (torch.clamp passes it at the bounds, ends included); beyond them it is 0."""
+    x = np.array([[0.0, -4.0], [2.0, 1.0], [4.0, 8.0]])
+    norm = Normalizer(method, **options).fit(x)
+    rows = np.vstack([x, [[5.0, -9.0]]])  # the last row is clipped in both columns
+    t = tn.Tensor(rows, requires_grad=True, dtype=np.float64)
+    up = np.random.default_rng(0).standard_normal(rows.shape)
+    norm.transform(t).backward(up)
+    shift, scale = norm.shift, norm.scale
+    offset = norm.offset if norm.offset is not None else 0.0
+    lo, hi = norm.clip_range
+    tt = torch.tensor(rows, requires_grad=True)
+    torch.clamp((tt - torch.tensor(shift)) * torch.tensor(scale) + torch.tensor(offset), lo, hi).backward(
+        torch.tensor(up))
+    np.testing.assert_allclose(t.grad.numpy(), tt.grad.numpy(), rtol=1e-12)
+    assert (t.grad.numpy()[:3] != 0).all() and (t.grad.numpy()[3] == 0).all()
+
+
+@pytest.mark.parametrize("method", ["standard", "minmax", "maxabs"])
+def test_inverse_transform_of_a_tensor_is_differentiable(method, data):
+    norm = Normalizer(method).fit(data)
+    y = tn.Tensor(norm.transform(data[:5]), requires_grad=True, dtype=np.float64)
+    back = norm.inverse_transform(y)
+    assert back.requires_grad
+    up = np.random.default_rng(1).standard_normal(back.shape)
+    back.backward(up)
+    ty = torch.tensor(y.numpy(), requires_grad=True)
+    offset = norm.offset if norm.offset is not None else 0.0
+    ((ty - torch.tensor(offset)) / torch.tensor(norm.scale) + torch.tensor(norm.shift)).backward(torch.tensor(up))
+    np.testing.assert_allclose(y.grad.numpy(), ty.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(back.numpy(), data[:5], rtol=1e-5, atol=1e-3)
+
+
+def test_out_with_a_tensor_is_an_error_not_ignored(data):
+    norm = Normalizer("standard").fit(data)
+    buf = np.zeros_like(data)
+    with pytest.raises(TypeError, match="out= is for arrays"):
+        norm.transform(tn.Tensor(data), out=buf)
+    with pytest.raises(TypeError, match="out= is for arrays"):
+        norm.inverse_transform(tn.Tensor(data), out=buf)
+    with pytest.raises(TypeError, match="out= is for arrays"):
+        standardize(tn.Tensor(data), norm.mean, norm.std, out=buf)
+    assert not buf.any()
+    res = norm.inverse_transform(norm.transform(data), out=buf)
+    assert res is buf and np.abs(buf - data).max() <= 2e-6 * np.abs(data).max()
+
+
+def test_corrupt_normalizer_state_is_a_clear_error_and_changes_nothing(data):
+    norm = Normalizer("minmax").fit(data)
+    layer = tn.nn.Normalize(norm)
+    before = layer(tn.Tensor(data)).numpy()
+    bad = norm.state_dict()
+    bad["min"] = bad["min"][:2]
+    for state in ({"n_features": 4, "normalizer": bad}, {"n_features": 5}, [1, 2],
+                  {"n_features": 4, "normalizer": {**norm.state_dict(), "count": -1}},
+                  {"n_features": 4, "normalizer": {**norm.state_dict(), "config": {"method": "zscore"}}}):
+        with pytest.raises(ValueError):
+            tn.nn.Sequential(layer).load_state_dict({"0._extra_state": state})
+        np.testing.assert_array_equal(layer(tn.Tensor(data)).numpy(), before)

@@ -1,12 +1,7 @@
-"""The simple-regression example: data loading and validation, the download path (offline), the split,
-training + inference end to end, checkpoints, and the test that catches per-batch normalization."""
+"""The simple-regression example: the split, training + inference end to end, checkpoints (best and
+last), compare, and the test that catches per-batch normalization."""
 
 from __future__ import annotations
-
-import hashlib
-import io
-import json
-import tarfile
 
 import numpy as np
 import pytest
@@ -22,7 +17,7 @@ from tinygrad_norm.examples.simple_regression import (
     train,
 )
 from tinygrad_norm.examples.simple_regression import dataset as ds
-from tinygrad_norm.examples.simple_regression.inference import load_model, predict
+from tinygrad_norm.examples.simple_regression.inference import load_checkpoint, predict, predict_rows
 
 
 def raw_statlib(n: int, seed: int = 0) -> np.ndarray:
@@ -39,7 +34,7 @@ def raw_statlib(n: int, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture
 def small_csv(tmp_path):
-    return ds.write_csv(tmp_path / "housing.csv", ds.convert_raw(raw_statlib(1200)))
+    return tn.datasets.write_csv(tmp_path / "housing.csv", tn.datasets.convert_statlib(raw_statlib(1200)))
 
 
 def fast_config(csv, tmp_path, **kw) -> TrainingConfig:
@@ -48,90 +43,7 @@ def fast_config(csv, tmp_path, **kw) -> TrainingConfig:
     return TrainingConfig(**base)
 
 
-# ---- data ---------------------------------------------------------------------------------
-def test_conversion_matches_sklearn_formulas():
-    raw = raw_statlib(5)
-    conv = ds.convert_raw(raw)
-    lon, lat, age, rooms, beds, pop, hh, inc, val = raw.T
-    np.testing.assert_array_equal(conv[:, 0], inc)
-    np.testing.assert_array_equal(conv[:, 2], rooms / hh)
-    np.testing.assert_array_equal(conv[:, 3], beds / hh)
-    np.testing.assert_array_equal(conv[:, 5], pop / hh)
-    np.testing.assert_array_equal(conv[:, 6:8], np.column_stack([lat, lon]))
-    np.testing.assert_array_equal(conv[:, 8], val / 100_000)
-
-
-def test_csv_round_trip_and_reordered_columns(tmp_path):
-    data = ds.convert_raw(raw_statlib(20))
-    names, back = ds.read_csv(ds.write_csv(tmp_path / "a.csv", data), columns=ds.COLUMNS)
-    np.testing.assert_array_equal(back, data)  # repr(float) round-trips exactly
-    order = list(reversed(ds.COLUMNS))
-    ds.write_csv(tmp_path / "b.csv", data[:, ::-1], columns=order)
-    np.testing.assert_array_equal(ds.read_csv(tmp_path / "b.csv", columns=ds.COLUMNS)[1], data)
-
-
-@pytest.mark.parametrize("text,match", [
-    ("MedInc,HouseAge\n1,2\n", r"missing \['AveRooms'"),
-    (",".join(ds.COLUMNS + ["Extra"]) + "\n" + ",".join(["1"] * 10) + "\n", r"unexpected \['Extra'\]"),
-    (",".join(ds.COLUMNS) + "\n" + ",".join(["1"] * 9) + "\n" + ",".join(["1"] * 4 + ["x"] + ["1"] * 4) + "\n",
-     r"line 3, column 5 \(Population\): 'x' is not a number"),
-    (",".join(ds.COLUMNS) + "\n" + ",".join(["1"] * 9) + "\n" + ",".join(["1"] * 8) + "\n",
-     r"line 3 has 8 values, the header has 9"),
-    (",".join(ds.COLUMNS) + "\n" + ",".join(["1"] * 8 + ["nan"]) + "\n", r"line 2, column 9 \(MedHouseVal\)"),
-    (",".join(ds.COLUMNS) + "\n", "no data rows"),
-])
-def test_bad_csv_errors_name_line_and_column(tmp_path, text, match):
-    path = tmp_path / "bad.csv"
-    path.write_text(text)
-    with pytest.raises(ds.DataError, match=match):
-        ds.read_csv(path, columns=ds.COLUMNS)
-
-
-def test_data_location_order(tmp_path, monkeypatch, small_csv):
-    monkeypatch.setenv(ds.ENV_CACHE, str(tmp_path / "cache"))
-    monkeypatch.delenv(ds.ENV_DATA, raising=False)
-    with pytest.raises(ds.DataError, match="--data PATH"):
-        ds.locate(allow_download=False)
-    cached = ds.write_csv(tmp_path / "cache" / ds.CSV_NAME, np.ones((3, 9)))
-    assert ds.locate() == cached
-    monkeypatch.setenv(ds.ENV_DATA, str(small_csv))
-    assert ds.locate() == small_csv
-    assert ds.locate(cached) == cached
-    monkeypatch.setenv(ds.ENV_DATA, str(tmp_path / "missing.csv"))
-    with pytest.raises(ds.DataError, match="TINYGRAD_NORM_DATA"):
-        ds.locate()
-
-
-def _archive(raw: np.ndarray) -> bytes:
-    text = "\n".join(",".join(f"{v:f}" for v in row) for row in raw).encode()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        info = tarfile.TarInfo(ds.ARCHIVE_MEMBER)
-        info.size = len(text)
-        tar.addfile(info, io.BytesIO(text))
-    return buf.getvalue()
-
-
-def test_download_verifies_checksum_converts_and_caches_offline(tmp_path, monkeypatch):
-    raw = raw_statlib(50)
-    blob = _archive(raw)
-    archive = tmp_path / "cal_housing.tgz"
-    archive.write_bytes(blob)
-    cache = tmp_path / "cache"
-    monkeypatch.setenv(ds.ENV_CACHE, str(cache))
-    monkeypatch.delenv(ds.ENV_DATA, raising=False)
-    # a wrong checksum: an error, and nothing at all in the cache
-    with pytest.raises(ds.DataError, match="checksum mismatch"):
-        ds.locate(url=archive.as_uri(), sha256="0" * 64)
-    assert not cache.exists() or not any(cache.iterdir())
-    path = ds.locate(url=archive.as_uri(), sha256=hashlib.sha256(blob).hexdigest())
-    assert path == cache / ds.CSV_NAME
-    parsed = np.loadtxt(io.StringIO("\n".join(",".join(f"{v:f}" for v in r) for r in raw)), delimiter=",")
-    np.testing.assert_allclose(ds.read_csv(path, ds.COLUMNS)[1], ds.convert_raw(parsed), rtol=1e-15)
-    with pytest.raises(ds.DataError, match="could not download.*--data PATH"):
-        ds.download(url=(tmp_path / "nope.tgz").as_uri(), dest=tmp_path / "x.csv")
-
-
+# ---- split -----------------------------------------------------------------------------------
 def test_split_is_deterministic_and_disjoint(small_csv):
     parts = HousingDataset.load(small_csv).split()
     assert [len(parts[k]) for k in ("train", "valid", "test")] == [968, 116, 116]  # 2000/20640 of 1200 = 116
@@ -142,8 +54,9 @@ def test_split_is_deterministic_and_disjoint(small_csv):
     assert len(rows) == 1200
 
 
-def test_shared_csv_matches_the_documented_data(housing_csv):
-    full = HousingDataset.load(housing_csv)
+def test_shipped_data_matches_the_documented_data(monkeypatch):
+    monkeypatch.delenv("TINYGRAD_NORM_DATA", raising=False)
+    full = HousingDataset.load()
     assert len(full) == 20640
     np.testing.assert_allclose(full.features[0], [8.3252, 41.0, 6.984127, 1.0238096, 322.0, 2.5555556, 37.88,
                                                   -122.23], rtol=1e-6)
@@ -155,30 +68,53 @@ def test_shared_csv_matches_the_documented_data(housing_csv):
 # ---- training and inference ------------------------------------------------------------------
 def test_train_then_infer_end_to_end(small_csv, tmp_path):
     lines = []
-    result = train(fast_config(small_csv, tmp_path), log=lines.append)
+    result = train(fast_config(small_csv, tmp_path, num_epochs=8, learning_rate=1e-2), log=lines.append)
     art = tmp_path / "artifacts"
-    assert {p.name for p in art.iterdir()} == {"config.json", "model.npz", "metrics.csv"}
-    assert json.loads((art / "config.json").read_text())["norm"] == "minmax"
+    assert {p.name for p in art.iterdir()} == {"model.npz", "metrics.csv"}
     metrics = np.loadtxt(art / "metrics.csv", delimiter=",", skiprows=1)
     np.testing.assert_allclose(metrics[:, 2], result.valid_losses)
-    assert result.valid_losses[-1] < result.valid_losses[0]
+    np.testing.assert_allclose(metrics[:, 1], result.train_losses)
+    # training worked: eight epochs of Adam (lr 1e-2) beat predicting the training mean on the validation rows
+    baseline = float(np.mean((HousingDataset.load(small_csv).split()["valid"].targets - result.target_mean) ** 2))
+    assert result.best_valid[0] < 0.9 * baseline
     text = "\n".join(lines)
-    assert "params: 641" in text and "| Valid | Loss" in text
+    assert "params: 641" in text and "| Valid | Loss" in text and "baseline (predict the training mean)" in text
     out = infer(art, data=str(small_csv), show_chart=True, log=lines.append)
-    assert len(out.predictions) == 116 and np.isfinite(out.mse)
+    assert len(out.predictions) == 116 and np.isfinite(out.mse) and out.mse < out.baseline_mse
     assert any(line.startswith("Predicted ") and " Expected " in line for line in lines)
+    assert any(f"best checkpoint (epoch {result.best_valid[1]})" in line for line in lines)
     # the checkpoint round-trips to bit-identical predictions
-    model, _ = load_model(art)
+    model, info = load_checkpoint(art, "last")
+    assert info["epoch"] == 8 and info["config"]["norm"] == "minmax"
     test_x = HousingDataset.load(small_csv).split()["test"].features
     np.testing.assert_array_equal(predict(model, test_x, "minmax"), predict(result.model, test_x, "minmax"))
+    best, _ = load_checkpoint(art, "best")
+    np.testing.assert_array_equal(predict(best, test_x, "minmax"), predict(result.best_model(), test_x, "minmax"))
+
+
+def test_infer_uses_the_best_epoch_not_the_last(small_csv, tmp_path):
+    """Plain SGD on unscaled inputs wanders: the saved 'best' must be the epoch of the lowest validation loss."""
+    cfg = fast_config(small_csv, tmp_path, num_epochs=6, norm="none", optimizer="sgd", learning_rate=1e-7)
+    result = train(cfg, log=lambda *_: None)
+    best_loss, best_epoch = result.best_valid
+    lines = []
+    out = infer(tmp_path / "artifacts", data=str(small_csv), num_samples=10_000, show_chart=False, log=lines.append)
+    assert out.epoch == best_epoch and out.checkpoint == "best"
+    last = infer(tmp_path / "artifacts", data=str(small_csv), show_chart=False, checkpoint="last", log=lines.append)
+    assert last.epoch == 6
+    model, _ = load_checkpoint(tmp_path / "artifacts", "best")
+    valid = HousingDataset.load(small_csv).split()["valid"]
+    mse = float(np.mean((predict(model, valid.features, "none") - valid.targets) ** 2))
+    assert mse == pytest.approx(best_loss, rel=1e-5)
 
 
 def test_normalizer_statistics_come_from_the_train_split_only(small_csv, tmp_path):
     result = train(fast_config(small_csv, tmp_path, num_epochs=1), log=lambda *_: None)
     train_x = HousingDataset.load(small_csv).split()["train"].features.astype(np.float64)
-    np.testing.assert_allclose(result.model.normalize.shift.numpy(), train_x.min(0))
-    np.testing.assert_allclose(1 / result.model.normalize.scale.numpy(), train_x.max(0) - train_x.min(0),
-                               rtol=1e-12)
+    norm = result.model.normalize.normalizer
+    np.testing.assert_array_equal(norm.min, train_x.min(0))
+    np.testing.assert_array_equal(norm.max, train_x.max(0))
+    assert norm.count == len(train_x) and norm.feature_names == ds.FEATURES
 
 
 @pytest.mark.parametrize("norm", ["minmax", "standard", "none"])
@@ -186,16 +122,15 @@ def test_one_batch_equals_one_row_at_a_time(small_csv, tmp_path, norm):
     """The test that catches Burn's old bug class: a prediction must not depend on its batch-mates."""
     result = train(fast_config(small_csv, tmp_path, norm=norm, num_epochs=1), log=lambda *_: None)
     x = HousingDataset.load(small_csv).split()["test"].features[:40]
-    together = predict(result.model, x, norm)
-    alone = np.concatenate([predict(result.model, x[i:i + 1], norm) for i in range(len(x))])
-    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(predict(result.model, x, norm), predict_rows(result.model, x, norm),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_the_batch_size_check_catches_per_batch_normalization(small_csv, tmp_path):
     result = train(fast_config(small_csv, tmp_path, norm="batch-minmax", num_epochs=1), log=lambda *_: None)
     x = HousingDataset.load(small_csv).split()["test"].features[:40]
     together = predict(result.model, x, "batch-minmax")
-    alone = np.concatenate([predict(result.model, x[i:i + 1], "batch-minmax") for i in range(len(x))])
+    alone = predict_rows(result.model, x, "batch-minmax")
     assert not np.allclose(together, alone, rtol=1e-3)
     assert np.ptp(alone) == 0  # one row per batch: every sample gets the same prediction, Burn's symptom
 
@@ -208,22 +143,30 @@ def test_infer_warns_when_predictions_collapse(small_csv, tmp_path, monkeypatch)
     assert not spread.collapsed and flat.collapsed
     train(fast_config(small_csv, tmp_path, num_epochs=1), log=lambda *_: None)
     # a model that predicts one value for every row, as Burn's per-batch normalization made it do
-    monkeypatch.setattr(inference, "predict", lambda model, x, norm, device="cpu": np.full(len(x), 2.0, np.float32))
+    monkeypatch.setattr(inference, "predict", lambda model, x, norm, device="cpu": np.full(len(x), 9.0, np.float32))
     lines = []
     res = infer(tmp_path / "artifacts", data=str(small_csv), show_chart=False, log=lines.append)
     assert res.collapsed and any("collapsed" in line and "normalization" in line for line in lines)
+    assert any("no better than predicting the training mean" in line for line in lines)
     one = infer(tmp_path / "artifacts", data=str(small_csv), num_samples=1, show_chart=False, log=lines.append)
     assert len(one.predictions) == 1 and np.isnan(one.r2)
 
 
+@pytest.mark.parametrize("samples", [0, -3, True, 2.5])
+def test_infer_rejects_bad_sample_counts(small_csv, tmp_path, samples):
+    train(fast_config(small_csv, tmp_path, num_epochs=1), log=lambda *_: None)
+    with pytest.raises(ValueError, match="--samples must be an integer >= 1"):
+        infer(tmp_path / "artifacts", data=str(small_csv), num_samples=samples, show_chart=False)
+
+
 def test_divergence_stops_training_naming_the_epoch(tmp_path):
     """Unscaled features large enough to overflow float32 in the first forward pass."""
-    data = ds.convert_raw(raw_statlib(300))
+    data = tn.datasets.convert_statlib(raw_statlib(300))
     data[:, 4] *= 1e33  # Population: still a float32, but its square overflows
-    csv = ds.write_csv(tmp_path / "huge.csv", data)
-    with pytest.raises(DivergenceError, match="became (inf|NaN) at epoch 1.*--norm"):
-        with np.errstate(over="ignore", invalid="ignore"):
-            train(fast_config(csv, tmp_path, norm="none"), log=lambda *_: None)
+    csv = tn.datasets.write_csv(tmp_path / "huge.csv", data)
+    with pytest.raises(DivergenceError, match="became inf/NaN at epoch 1.*--norm.*Nothing was written"):
+        train(fast_config(csv, tmp_path, norm="none"), log=lambda *_: None)
+    assert not (tmp_path / "artifacts").exists()
     # the same data trains with the normalizer fitted on it
     train(fast_config(csv, tmp_path, norm="standard", num_epochs=1), log=lambda *_: None)
     data[:, 4] *= 1e10
@@ -245,20 +188,29 @@ def test_missing_and_corrupt_artifacts(small_csv, tmp_path):
         infer(art, data=str(small_csv))
 
 
-def test_interrupted_training_keeps_the_previous_checkpoint(small_csv, tmp_path, monkeypatch):
+def test_interrupted_training_keeps_the_previous_artifacts(small_csv, tmp_path, monkeypatch):
     cfg = fast_config(small_csv, tmp_path, num_epochs=2)
     train(cfg, log=lambda *_: None)
-    before = (tmp_path / "artifacts" / "model.npz").read_bytes()
+    before = {p.name: p.read_bytes() for p in (tmp_path / "artifacts").iterdir()}
     from tinygrad_norm.examples.simple_regression import training
 
     def crash(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "save_checkpoint", crash)
+    monkeypatch.setattr(training, "evaluate", crash)  # interrupted during the first epoch
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, log=lambda *_: None)
-    assert (tmp_path / "artifacts" / "model.npz").read_bytes() == before
-    load_model(tmp_path / "artifacts")
+        train(fast_config(small_csv, tmp_path, num_epochs=2, norm="standard"), log=lambda *_: None)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "artifacts").iterdir()} == before
+    load_checkpoint(tmp_path / "artifacts")
+
+
+def test_relative_data_path_is_stored_resolved(small_csv, tmp_path, monkeypatch):
+    monkeypatch.chdir(small_csv.parent)
+    result = train(fast_config(small_csv.name, tmp_path, num_epochs=1), log=lambda *_: None)
+    assert result.config.data == str(small_csv.resolve())
+    _, info = load_checkpoint(tmp_path / "artifacts")
+    assert info["config"]["data"] == str(small_csv.resolve())
+    assert info["data"]["fingerprint"] == tn.datasets.read_housing(small_csv).fingerprint
 
 
 def test_model_summary_like_burn():
@@ -272,15 +224,30 @@ def test_cli_train_and_infer(small_csv, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     art = str(tmp_path / "cli-art")
     assert cli.main(["train", "--data", str(small_csv), "--epochs", "2", "--artifact-dir", art, "--no-progress",
-                     "--norm", "standard"]) == 0
-    assert "best valid MSE" in capsys.readouterr().out
+                     "--norm", "standard", "--optimizer", "sgd"]) == 0
+    out = capsys.readouterr().out
+    assert "best valid MSE" in out and "optimizer: sgd (lr 0.01)" in out and "Epoch   1/" not in out
+    assert "Normalize {method: standard, d_input: 8}" in out
     png = tmp_path / "pred.png"
-    assert cli.main(["infer", "--data", str(small_csv), "--artifact-dir", art, "--no-chart", "--plot", str(png)]) == 0
-    assert "MSE" in capsys.readouterr().out and png.read_bytes()[:4] == b"\x89PNG"
+    assert cli.main(["infer", "--data", str(small_csv), "--artifact-dir", art, "--no-chart", "--plot", str(png),
+                     "--checkpoint", "last"]) == 0
+    out = capsys.readouterr().out
+    assert "MSE" in out and "last checkpoint (epoch 2)" in out and png.read_bytes()[:4] == b"\x89PNG"
     assert cli.main(["train", "--data", str(small_csv), "--device", "tpu", "--artifact-dir", art]) == 2
     assert "unknown device" in capsys.readouterr().err
     assert cli.main(["infer", "--artifact-dir", str(tmp_path / "none")]) == 2
     assert "tinygrad-norm train" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["infer", "--artifact-dir", art, "--samples", "0"])
+    assert "--samples: must be >= 1" in capsys.readouterr().err
+
+
+def test_cli_train_verbose_and_norm_none_warns_about_scales(small_csv, tmp_path, capsys):
+    assert cli.main(["train", "--data", str(small_csv), "--epochs", "2", "--artifact-dir", str(tmp_path),
+                     "--norm", "none", "--verbose"]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING: features differ in scale by" in out
+    assert "Epoch   1/2" in out and "Epoch   2/2" in out
 
 
 def test_real_data_two_epochs(housing_csv, tmp_path):
@@ -291,11 +258,14 @@ def test_real_data_two_epochs(housing_csv, tmp_path):
     assert len(out.predictions) == 1000 and out.r2 > 0
 
 
-def test_default_progress_bar_path_and_item_batching(small_csv, tmp_path, capsys):
-    """The CLI's default (progress bar on) must work too, and Burn-style item batching must agree
-    with the array fast path."""
-    train(fast_config(small_csv, tmp_path, num_epochs=1, progress=True), log=lambda *_: None)
-    assert "Epoch 1/1" in capsys.readouterr().err  # tqdm writes its bar to stderr
+def test_progress_bar_is_one_bar_over_epochs_and_item_batching(small_csv, tmp_path, capsys):
+    """A forced progress bar is one bar over the epochs with the losses in it; Burn-style item batching
+    agrees with the array fast path."""
+    train(fast_config(small_csv, tmp_path, num_epochs=2, progress=True), log=lambda *_: None)
+    err = capsys.readouterr().err  # tqdm writes its bar to stderr
+    assert "2/2" in err and "valid" in err and "Epoch 1/" not in err
+    train(fast_config(small_csv, tmp_path, num_epochs=2, progress=None), log=lambda *_: None)
+    assert capsys.readouterr().err == ""  # not a terminal: no bar, no carriage-return debris
     data = HousingDataset.load(small_csv)
     batcher = ds.HousingBatcher()
     x_items, y_items = batcher.batch([data[i] for i in range(5)])
@@ -303,3 +273,31 @@ def test_default_progress_bar_path_and_item_batching(small_csv, tmp_path, capsys
     np.testing.assert_array_equal(x_items.numpy(), x_arr.numpy())
     np.testing.assert_array_equal(y_items.numpy(), y_arr.numpy())
     assert y_items.shape == (5, 1)
+
+
+# ---- compare -------------------------------------------------------------------------------------
+def test_compare_shows_each_symptom(small_csv, tmp_path):
+    from tinygrad_norm.examples.simple_regression.compare import Run, compare, plot, table
+
+    runs = [Run("standard", "adam", 1e-2, ""), Run("batch-minmax", "adam", 1e-2, ""),
+            Run("none", "sgd", 1e-2, ""), Run("none", "sgd", 1e-5, "")]
+    rows = compare(runs, epochs=3, data=str(small_csv), log=lambda *_: None)
+    good, batch, diverged, tiny = rows
+    assert good.diverged is None and good.test.mse < good.test.baseline_mse and good.batch_vs_rows < 1e-4
+    assert batch.batch_vs_rows > 0.01  # a row's prediction depends on its batch-mates
+    assert diverged.diverged == 1 and diverged.test is None
+    assert tiny.dead is not None and 0 <= tiny.dead <= 64
+    text = table(rows)
+    assert "epoch 1" in text and "batch vs rows" in text and len(text.splitlines()) == 6
+    if pytest.importorskip("matplotlib"):
+        plot(rows, tmp_path / "cmp.png")
+        assert (tmp_path / "cmp.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_compare_on_the_shipped_data(capsys, monkeypatch):
+    """The command as a user runs it, on the shipped copy of the data (short: one epoch, a few runs)."""
+    monkeypatch.delenv("TINYGRAD_NORM_DATA", raising=False)
+    assert cli.main(["compare", "--epochs", "1", "--norm", "standard", "none", "--optimizer", "sgd"]) == 0
+    out = capsys.readouterr().out
+    assert "| standard | sgd" in out.replace("  ", " ").replace("  ", " ") or "standard" in out
+    assert "epoch 1" in out  # none/sgd at lr 5e-3 overflows in its first epoch

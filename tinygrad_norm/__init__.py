@@ -5,8 +5,8 @@ whether gradient descent works.
     x = tn.Tensor([[1.0, 2.0]], requires_grad=True)
 """
 
-from . import experiments, nn, optim
-from ._backend import DEVICES, cuda_available
+from . import datasets, experiments, nn, optim, serialization
+from ._backend import DEVICES, cuda_available, get_backend
 from .diagnose import DivergenceError, diagnose
 from .normalize import Normalizer, NormalizerWarning, standardize
 from .serialization import CheckpointError, load, save
@@ -37,7 +37,8 @@ from .tensor import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "DEVICES", "CheckpointError", "DivergenceError", "Normalizer", "NormalizerWarning", "Tensor", "diagnose",
+    "DEVICES", "CheckpointError", "datasets", "get_backend", "serialization",
+    "DivergenceError", "Normalizer", "NormalizerWarning", "Tensor", "diagnose",
     "experiments", "standardize", "arange", "bool_", "cat", "concatenate", "cuda_available",
     "default_generator", "float32", "float64", "full", "int64", "is_grad_enabled", "load", "manual_seed",
     "nn", "no_grad", "ones", "ones_like", "optim", "rand", "randn", "save", "stack", "tensor", "zeros",

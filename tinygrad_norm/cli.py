@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
 from . import __version__
 from .examples.simple_regression import cli as regression_cli
@@ -13,10 +14,11 @@ def _experiments(args: argparse.Namespace) -> int:
     from . import experiments
 
     results = experiments.run(args.only, lr=args.lr, epochs=args.epochs, verbose=args.verbose)
+    print(textwrap.fill(experiments.DATA_NOTE, 79) + "\n")
     print(experiments.table(results))
     ratio = results[0].grad_ratio
-    print(f"\nFirst-epoch gradients of the two weights differ by {ratio:.3g}x in "
-          f"'{results[0].name}'. Scaled features make them comparable.")
+    print("\n" + textwrap.fill(f"First-epoch gradients of the two weights differ by {ratio:.3g}x in "
+                               f"'{results[0].name}'. Scaled features make them comparable.", 79))
     if args.plot:
         experiments.plot(results, args.plot)
         print(f"wrote {args.plot}")
@@ -24,8 +26,8 @@ def _experiments(args: argparse.Namespace) -> int:
 
 
 def _diagnose(args: argparse.Namespace) -> int:
+    from .datasets import read_csv
     from .diagnose import diagnose
-    from .examples.simple_regression.dataset import read_csv
 
     names, data = read_csv(args.data)
     if args.target:
@@ -44,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tinygrad-norm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("experiments", help="the normalization experiments: raw vs maxabs vs standard (no download)",
+    p = sub.add_parser("experiments",
+                       help="the normalization experiments: raw vs maxabs vs standard (a 5-row toy data set)",
                        description="Train the same 2-feature linear regression with and without feature scaling.")
     p.add_argument("--only", nargs="+", choices=["raw", "maxabs", "standard", "standard-predict"],
                    help="run only these experiments")

@@ -71,7 +71,7 @@ class Diagnosis:
 
 def diagnose(x: Any, feature_names: Sequence[str] | None = None) -> Diagnosis:
     """Per-feature scale report for a 2-D array or Tensor, with a warning past a 100x spread."""
-    arr, backend, _ = _as_2d(x, "diagnose")
+    arr, backend = _as_2d(x, "diagnose")[:2]
     n, mean, m2 = backend.column_moments(arr)
     lo, hi = backend.column_minmax(arr)
     d = arr.shape[1]

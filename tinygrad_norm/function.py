@@ -536,21 +536,27 @@ class MSELoss(Function):
 
 
 class Affine(Function):
-    """Per-column ``(x - shift) * scale + offset`` through the backend's fused apply kernel
-    (what a fitted normalizer does inside a model); the gradient is ``g * scale``."""
+    """Per-column ``(x - shift) * scale + offset``, clipped to ``clip`` if given, through the backend's
+    fused apply kernel (what a fitted normalizer does inside a model); with ``inverse``, the mirror
+    ``(x - offset) / scale + shift``. The gradient is ``g * scale`` (``g / scale``), passed where the
+    unclipped value lies within the clip bounds, ends included, like torch.clamp."""
 
     __slots__ = ()
 
-    def forward(self, x, shift, scale, offset, clip):
-        out = self.backend.affine_apply(x, shift, scale, offset)
+    def forward(self, x, shift, scale, offset, clip=None, inverse=False):
+        out = self.backend.affine_apply(x, shift, scale, offset, inverse=inverse)
+        factor = self.xp.asarray(scale, dtype=x.dtype)
+        inside = None
         if clip is not None:
+            if self.needs_grad[0]:
+                inside = (out >= clip[0]) & (out <= clip[1])
             self.xp.clip(out, clip[0], clip[1], out=out)
-        self.saved = (self.xp.asarray(scale, dtype=x.dtype), None if clip is None else out, clip)
+        self.saved = (factor, inverse, inside)
         return out
 
     def backward(self, g):
-        scale, out, clip = self.saved
-        grad = g * scale
-        if clip is not None:  # clipped outputs do not depend on x
-            grad *= (out > clip[0]) & (out < clip[1])
+        factor, inverse, inside = self.saved
+        grad = g / factor if inverse else g * factor
+        if inside is not None:  # a clipped output does not depend on x
+            grad *= inside
         return (grad,)

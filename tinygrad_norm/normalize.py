@@ -12,23 +12,32 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._backend import Backend, chan_merge, get_backend
+from ._backend import DEFAULT_DTYPE, Backend, chan_merge, get_backend
 from .function import Affine
 from .tensor import Tensor
 
 METHODS = ("standard", "minmax", "maxabs")
+_STATS = {"standard": ("mean", "m2"), "minmax": ("min", "max"), "maxabs": ("min", "max")}
+_CONFIG_KEYS = ("method", "ddof", "with_mean", "with_std", "feature_range", "clip", "feature_names")
 
 
 class NormalizerWarning(UserWarning):
     """A fitted feature is constant, so it cannot be scaled (its scale is set to 1)."""
 
 
-def _as_2d(x: Any, what: str) -> tuple[Any, Backend, bool]:
-    """(2-D float array, its backend, whether the input was a Tensor); clear errors for bad input."""
+class _Input(NamedTuple):
+    arr: Any  # 2-D float array (integer and bool input converted to float64)
+    backend: Backend
+    is_tensor: bool
+    was_float: bool
+
+
+def _as_2d(x: Any, what: str) -> _Input:
+    """The input as a 2-D float array on its backend; clear errors for bad input."""
     if isinstance(x, Tensor):
         arr, backend, is_tensor = x.data, x._backend, True
     elif hasattr(x, "__cuda_array_interface__"):
@@ -47,22 +56,30 @@ def _as_2d(x: Any, what: str) -> tuple[Any, Backend, bool]:
         raise ValueError(f"{what}: expected a 2-D array (rows, features), got shape {tuple(arr.shape)}{hint}")
     if arr.shape[0] == 0:
         raise ValueError(f"{what}: input is empty (0 rows)")
-    if arr.dtype.kind != "f":
-        arr = arr.astype(np.float32)  # integers and bools become float32, the default dtype
-    return arr, backend, is_tensor
+    was_float = arr.dtype.kind == "f"
+    if not was_float:
+        # integers and bools are fitted and applied in float64 (exact up to 2**53: float32 would round
+        # Unix timestamps to 128 s); transform returns the default float32
+        arr = arr.astype(np.float64)
+    return _Input(arr, backend, is_tensor, was_float)
 
 
 class Normalizer:
-    """Per-feature scaling fitted on training data.
+    """Per-feature scaling fitted on training data (scikit-learn's StandardScaler / MinMaxScaler /
+    MaxAbsScaler in one class; scikit-learn's own ``Normalizer`` scales each *row* to unit norm,
+    which is a different thing).
 
     method:
-        ``"standard"``: (x - mean) / std, std with ``ddof`` (default 1, like torch.std);
-        ``with_mean`` / ``with_std`` switch each part off.
+        ``"standard"``: (x - mean) / std, std with ``ddof`` (default 1, like torch.std; 0 is
+        scikit-learn's); ``with_mean`` / ``with_std`` switch each part off.
         ``"minmax"``: (x - min) / (max - min) mapped into ``feature_range`` (default (0, 1));
-        ``clip=True`` clips values outside the training range.
-        ``"maxabs"``: x / max|x|.
-    A constant feature gets scale 1 (its output is the range's low end, 0 by default)
-    and a NormalizerWarning; NaN or inf in fit data is a ValueError.
+        ``clip=True`` clips values outside the training range to ``feature_range``.
+        ``"maxabs"``: x / max|x|; ``clip=True`` clips to [-1, 1].
+    An option the method does not use (``clip`` for standard, ``feature_range`` for standard or
+    maxabs, ``ddof``/``with_mean``/``with_std`` for minmax or maxabs) is an error, never ignored.
+    A constant feature (zero spread, or a spread lost in the rounding of its own values) gets
+    scale 1 (its output is the range's low end, 0 by default) and a NormalizerWarning; NaN or inf
+    in fit data is a ValueError naming the features.
     """
 
     def __init__(self, method: str = "standard", *, ddof: int = 1, with_mean: bool = True, with_std: bool = True,
@@ -70,17 +87,32 @@ class Normalizer:
                  feature_names: Sequence[str] | None = None) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown normalization method {method!r}; choose one of {', '.join(METHODS)}")
-        if not feature_range[0] < feature_range[1]:
-            raise ValueError(f"feature_range must be (low, high) with low < high, got {feature_range}")
-        if ddof < 0:
-            raise ValueError(f"ddof must be >= 0, got {ddof}")
+        if isinstance(ddof, bool) or not isinstance(ddof, (int, np.integer)) or ddof < 0:
+            raise ValueError(f"ddof must be a non-negative integer, got {ddof!r}")
+        try:
+            low, high = (float(v) for v in feature_range)
+        except (TypeError, ValueError):
+            raise ValueError(f"feature_range must be two numbers (low, high), got {feature_range!r}") from None
+        if not (np.isfinite(low) and np.isfinite(high) and low < high):
+            raise ValueError(f"feature_range must be finite (low, high) with low < high, got {feature_range!r}")
+        unused = []
+        if method != "standard":
+            unused += [f"{k}={v!r}" for k, v, default in (("ddof", ddof, 1), ("with_mean", with_mean, True),
+                                                          ("with_std", with_std, True)) if v != default]
+        if method != "minmax" and (low, high) != (0.0, 1.0):
+            unused.append(f"feature_range={feature_range!r}")
+        if method == "standard" and clip:
+            unused.append("clip=True (standardized values have no bounds to clip to; use minmax or maxabs)")
+        if unused:
+            raise ValueError(f"Normalizer({method!r}) does not use {', '.join(unused)}: remove the option or "
+                             "choose the method that uses it")
         self.method = method
         self.ddof = int(ddof)
         self.with_mean = bool(with_mean)
         self.with_std = bool(with_std)
-        self.feature_range = (float(feature_range[0]), float(feature_range[1]))
+        self.feature_range = (low, high)
         self.clip = bool(clip)
-        self.feature_names = list(feature_names) if feature_names is not None else None
+        self.feature_names = [str(n) for n in feature_names] if feature_names is not None else None
         self.reset()
 
     # ---- fitting ------------------------------------------------------------------
@@ -111,7 +143,7 @@ class Normalizer:
 
     def partial_fit(self, chunk: Any) -> Normalizer:
         """Update the statistics with one more chunk of rows (any number of chunks, any sizes)."""
-        x, backend, _ = _as_2d(chunk, "partial_fit")
+        x, backend, _, _ = _as_2d(chunk, "partial_fit")
         if self.n_features is not None and x.shape[1] != self.n_features:
             raise ValueError(f"partial_fit: chunk has {x.shape[1]} features, earlier chunks had {self.n_features}")
         if self.feature_names is not None and len(self.feature_names) != x.shape[1]:
@@ -119,8 +151,7 @@ class Normalizer:
         if self.method == "standard":
             n, mean, m2 = backend.column_moments(x)
             self._check_finite(x, backend, mean, m2)
-            prev = (self.count, self._mean, self._m2) if self.is_fitted else (0, mean * 0, m2 * 0)
-            self.count, self._mean, self._m2 = chan_merge(prev, (n, mean, m2))
+            self.count, self._mean, self._m2 = chan_merge((self.count, self._mean, self._m2), (n, mean, m2))
         else:
             lo, hi = backend.column_minmax(x)
             self._check_finite(x, backend, lo, hi)
@@ -190,6 +221,13 @@ class Normalizer:
     def offset(self) -> np.ndarray | None:
         return self._affine()[2]
 
+    @property
+    def clip_range(self) -> tuple[float, float] | None:
+        """The bounds outputs are clipped to with ``clip=True``: feature_range (minmax), [-1, 1] (maxabs)."""
+        if not self.clip:
+            return None
+        return self.feature_range if self.method == "minmax" else (-1.0, 1.0)
+
     def _affine(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(shift, scale, offset) so that transform(x) = (x - shift) * scale + offset, in float64."""
         self._require_fitted("transform")
@@ -200,9 +238,13 @@ class Normalizer:
         if self.method == "standard":
             shift = self._mean.copy() if self.with_mean else np.zeros(d)
             spread = self.std if self.with_std else np.ones(d)
-            tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(self._mean), 1.0)
-            constant = spread <= tiny
-            what = "std 0"
+            # scikit-learn's _is_constant_feature: the variance is within the rounding error of
+            # accumulating n values of this magnitude; a bound relative to the feature's own scale
+            eps = np.finfo(np.float64).eps
+            var = self._m2 / self.count
+            n = self.count
+            constant = (var <= n * eps * var + (n * self._mean * eps) ** 2) if self.with_std else np.zeros(d, bool)
+            what = "its spread is zero or below the rounding of its values"
         elif self.method == "minmax":
             low, high = self.feature_range
             shift = self._min.copy()
@@ -234,37 +276,46 @@ class Normalizer:
         """Normalize ``x`` with the fitted statistics; returns the same kind (array or Tensor).
 
         ``out`` (arrays only) receives the result without allocating; ``out=x`` works in place.
-        A Tensor input stays differentiable.
+        A Tensor input stays differentiable (and cannot take ``out``).
         """
-        self._require_fitted("transform")
-        arr, backend, is_tensor = _as_2d(x, "transform")
-        self._check_features(arr, "transform")
-        shift, scale, offset = self._affine()
-        clip = self.feature_range if (self.method == "minmax" and self.clip) else None
-        if is_tensor:
-            src = x if x.dtype.kind == "f" else Tensor._make(arr, backend)
-            return Affine.apply(src, shift=shift, scale=scale, offset=offset, clip=clip)
-        if out is not None and (out.shape != arr.shape or out.dtype != arr.dtype):
-            raise ValueError(f"transform: out has shape {out.shape} / dtype {out.dtype}, "
-                             f"needs {arr.shape} / {arr.dtype}")
-        res = backend.affine_apply(arr, shift, scale, offset, out=out)
-        if clip is not None:
-            backend.xp.clip(res, clip[0], clip[1], out=res)
-        return res
+        return self._apply(x, out, inverse=False, what="transform")
 
     __call__ = transform
 
     def fit_transform(self, x: Any) -> Any:
         return self.fit(x).transform(x)
 
-    def inverse_transform(self, y: Any) -> Any:
-        """Map normalized values back to the original units (e.g. predicted targets)."""
-        self._require_fitted("inverse_transform")
-        arr, backend, is_tensor = _as_2d(y, "inverse_transform")
-        self._check_features(arr, "inverse_transform")
+    def inverse_transform(self, y: Any, out: Any = None) -> Any:
+        """Map normalized values back to the original units (e.g. predicted targets); the exact mirror
+        of ``transform`` (clipping is not undone). A Tensor input stays differentiable."""
+        return self._apply(y, out, inverse=True, what="inverse_transform")
+
+    def _apply(self, x: Any, out: Any, inverse: bool, what: str) -> Any:
+        self._require_fitted(what)
+        arr, backend, is_tensor, was_float = _as_2d(x, what)
+        self._check_features(arr, what)
         shift, scale, offset = self._affine()
-        res = backend.affine_apply(arr, shift, scale, offset, inverse=True)
-        return Tensor._make(res, backend) if is_tensor else res
+        clip = None if inverse else self.clip_range
+        from_int = not was_float
+        if is_tensor:
+            if out is not None:
+                raise TypeError(f"{what}: out= is for arrays; a Tensor input gives a new Tensor (for a "
+                                "differentiable result). Pass x.numpy() to write into an array")
+            src = x if not from_int else Tensor._make(arr, backend)
+            res = Affine.apply(src, shift=shift, scale=scale, offset=offset, clip=clip, inverse=inverse)
+            return res.astype(DEFAULT_DTYPE) if from_int else res
+        want = DEFAULT_DTYPE if from_int else arr.dtype
+        if out is not None and (out.shape != arr.shape or out.dtype != want):
+            raise ValueError(f"{what}: out has shape {out.shape} / dtype {out.dtype}, needs {arr.shape} / {want}")
+        res = backend.affine_apply(arr, shift, scale, offset, out=None if from_int else out, inverse=inverse)
+        if clip is not None:
+            backend.xp.clip(res, clip[0], clip[1], out=res)
+        if from_int:
+            if out is None:
+                return res.astype(DEFAULT_DTYPE)
+            out[...] = res
+            return out
+        return res
 
     # ---- state -----------------------------------------------------------------
     def config(self) -> dict[str, Any]:
@@ -272,52 +323,75 @@ class Normalizer:
                 "feature_range": list(self.feature_range), "clip": self.clip, "feature_names": self.feature_names}
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything the fitted transform depends on: the config, the row count and the float64
+        statistics ((mean, m2) for standard, (min, max) otherwise). ``from_state_dict`` rebuilds it exactly."""
         self._require_fitted("state_dict")
-        state: dict[str, Any] = {"config": self.config(), "count": int(self.count)}
-        for key in ("mean", "m2", "min", "max"):
-            value = getattr(self, f"_{key}")
-            if value is not None:
-                state[key] = np.array(value, dtype=np.float64)
+        state: dict[str, Any] = {"config": self.config(), "count": int(self.count), "n_features": int(self.n_features)}
+        for key in _STATS[self.method]:
+            state[key] = np.array(getattr(self, f"_{key}"), dtype=np.float64)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> Normalizer:
-        cfg = state.get("config", {})
-        if cfg.get("method", self.method) != self.method:
-            raise ValueError(f"state is for a {cfg.get('method')!r} normalizer, this one is {self.method!r}")
-        need = ("mean", "m2") if self.method == "standard" else ("min", "max")
-        missing = [k for k in need if k not in state]
-        if missing or "count" not in state:
-            raise KeyError(f"normalizer state is missing {missing or ['count']}")
-        arrays = {k: np.asarray(state[k].numpy() if isinstance(state[k], Tensor) else state[k], dtype=np.float64)
-                  for k in need}
-        if len({a.shape for a in arrays.values()}) != 1 or arrays[need[0]].ndim != 1:
-            raise ValueError(f"normalizer state arrays have inconsistent shapes: "
-                             f"{ {k: a.shape for k, a in arrays.items()} }")
-        self.reset()
-        for k, v in cfg.items():
-            if k in ("ddof", "with_mean", "with_std", "clip", "feature_names"):
-                setattr(self, k, v)
-            elif k == "feature_range":
-                self.feature_range = (float(v[0]), float(v[1]))
-        self.count = int(state["count"])
-        for k, a in arrays.items():
-            setattr(self, f"_{k}", a)
-        self.n_features = arrays[need[0]].shape[0]
+        """Replace this normalizer's config and statistics by ``state`` (validated first: on an error
+        nothing changes)."""
+        other = Normalizer.from_state_dict(state)
+        self.__dict__.update(other.__dict__)
         return self
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> Normalizer:
-        cfg = state.get("config")
-        if not cfg or "method" not in cfg:
-            raise KeyError("normalizer state has no config/method")
-        return cls(cfg["method"]).load_state_dict(state)
+    def from_state_dict(cls, state: Any) -> Normalizer:
+        """A normalizer rebuilt from :meth:`state_dict`; a ValueError saying what is wrong otherwise."""
+        if not isinstance(state, dict) or not isinstance(state.get("config"), dict):
+            raise ValueError("normalizer state must be a dict with a 'config' dict (what state_dict() returns)")
+        cfg = dict(state["config"])
+        unknown = set(cfg) - set(_CONFIG_KEYS)
+        if unknown or "method" not in cfg:
+            raise ValueError(f"normalizer config has unknown keys {sorted(unknown)} or no method")
+        if cfg.get("feature_names") is not None and (not isinstance(cfg["feature_names"], list) or not all(
+                isinstance(n, str) for n in cfg["feature_names"])):
+            raise ValueError("normalizer config: feature_names must be a list of strings")
+        for key in ("with_mean", "with_std", "clip"):
+            if key in cfg and not isinstance(cfg[key], bool):
+                raise ValueError(f"normalizer config: {key} must be true or false, got {cfg[key]!r}")
+        try:
+            norm = cls(**cfg)
+        except TypeError as e:
+            raise ValueError(f"normalizer config is invalid: {e}") from None
+        count = state.get("count")
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+            raise ValueError(f"normalizer state: count must be a positive integer, got {count!r}")
+        arrays = {}
+        for key in _STATS[norm.method]:
+            value = state.get(key)
+            if isinstance(value, Tensor):
+                value = value.numpy()
+            if not isinstance(value, np.ndarray) or value.ndim != 1 or value.dtype.kind not in "iuf":
+                raise ValueError(f"normalizer state: {key!r} must be a 1-D numeric array, got {type(value).__name__}")
+            arrays[key] = value.astype(np.float64)
+        shapes = {a.shape for a in arrays.values()}
+        d = next(iter(shapes))[0]
+        if len(shapes) != 1 or d == 0 or state.get("n_features", d) != d:
+            shown = {k: a.shape for k, a in arrays.items()}
+            raise ValueError(f"normalizer state arrays have inconsistent shapes: {shown}")
+        if norm.feature_names is not None and len(norm.feature_names) != d:
+            raise ValueError(f"normalizer state: {len(norm.feature_names)} feature names for {d} features")
+        if not all(np.isfinite(a).all() for a in arrays.values()) or ("m2" in arrays and (arrays["m2"] < 0).any()) \
+                or ("min" in arrays and (arrays["min"] > arrays["max"]).any()):
+            raise ValueError("normalizer state: the statistics are not finite or not consistent (m2 < 0 or min > max)")
+        norm.count = int(count)
+        norm.n_features = d
+        for key, value in arrays.items():
+            setattr(norm, f"_{key}", value)
+        return norm
 
     def __repr__(self) -> str:
         args = [repr(self.method)]
         if self.method == "standard":
             args.append(f"ddof={self.ddof}")
-        if self.method == "minmax" and (self.feature_range != (0.0, 1.0) or self.clip):
-            args.append(f"feature_range={self.feature_range}, clip={self.clip}")
+        if self.method == "minmax" and self.feature_range != (0.0, 1.0):
+            args.append(f"feature_range={self.feature_range}")
+        if self.clip:
+            args.append("clip=True")
         if not self.is_fitted:
             return f"Normalizer({', '.join(args)}, not fitted)"
         lines = [f"Normalizer({', '.join(args)}, fitted on {self.count} rows x {self.n_features} features)"]
@@ -335,12 +409,15 @@ def standardize(x: Any, mean: Any, std: Any, out: Any = None) -> Any:
     ``x`` is a 2-D array or Tensor; ``mean`` and ``std`` hold one value per column.
     ``out`` (arrays only) receives the result; ``out=x`` works in place.
     """
-    arr, backend, is_tensor = _as_2d(x, "standardize")
+    arr, backend, is_tensor, _ = _as_2d(x, "standardize")
     mean = np.asarray(mean, dtype=np.float64).reshape(-1)
     std = np.asarray(std, dtype=np.float64).reshape(-1)
     if mean.shape != (arr.shape[1],) or std.shape != (arr.shape[1],):
         raise ValueError(f"standardize: mean {mean.shape} and std {std.shape} need one value per column "
                          f"({arr.shape[1]})")
     if is_tensor:
-        return Affine.apply(x, shift=mean, scale=1.0 / std, offset=None, clip=None)
+        if out is not None:
+            raise TypeError("standardize: out= is for arrays; a Tensor input gives a new Tensor")
+        src = x if x.dtype.kind == "f" else Tensor._make(arr, backend)
+        return Affine.apply(src, shift=mean, scale=1.0 / std, offset=None)
     return backend.affine_apply(arr, mean, 1.0 / std, None, out=out)

@@ -10,8 +10,12 @@ from typing import Any
 import numpy as np
 
 from .._backend import get_backend
+from ..function import Affine
+from ..normalize import Normalizer
 from ..tensor import Tensor, default_generator
 from . import functional as F
+
+EXTRA_STATE = "_extra_state"
 
 
 class Parameter(Tensor):
@@ -74,39 +78,90 @@ class Module:
         return sum(p.size for p in self.parameters())
 
     # ---- state ------------------------------------------------------------------
-    def state_dict(self) -> OrderedDict[str, Tensor]:
-        """Parameters and buffers by dotted name, as detached tensors sharing memory."""
-        out: OrderedDict[str, Tensor] = OrderedDict()
+    def get_extra_state(self) -> Any:
+        """State that is not a tensor (e.g. a normalizer's settings), saved under ``'<prefix>_extra_state'``.
+
+        Override together with :meth:`set_extra_state` (as in torch); the value may hold numbers,
+        strings, lists, dicts and arrays (what ``tn.save`` stores)."""
+        raise NotImplementedError
+
+    def set_extra_state(self, state: Any) -> None:
+        """Restore what :meth:`get_extra_state` returned; raise ValueError (changing nothing) if it is invalid."""
+        raise NotImplementedError
+
+    def _check_extra_state(self, state: Any) -> Any:
+        """Validate ``state`` without changing anything; return what :meth:`set_extra_state` will need.
+        The default passes ``state`` through; override it when validation can fail."""
+        return state
+
+    def _has_extra_state(self) -> bool:
+        return type(self).get_extra_state is not Module.get_extra_state
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module and every sub-module, depth first, with dotted names ('' for this one)."""
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def _extra_state_keys(self) -> dict[str, Module]:
+        return {f"{name}.{EXTRA_STATE}" if name else EXTRA_STATE: m for name, m in self.named_modules()
+                if m._has_extra_state()}
+
+    def state_dict(self) -> OrderedDict[str, Any]:
+        """Parameters and buffers by dotted name, as detached tensors sharing memory, plus the
+        ``'_extra_state'`` of modules that keep non-tensor state (like torch)."""
+        out: OrderedDict[str, Any] = OrderedDict()
         for name, t in self._named_tensors((Parameter, Buffer)):
             out[name] = t.detach()
+        for key, module in self._extra_state_keys().items():
+            out[key] = module.get_extra_state()
         return out
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
-        """Copy values into the existing tensors in place (so optimizer views stay valid).
+        """Copy values into the existing tensors in place (so optimizer views stay valid) and restore
+        the modules' extra state.
 
-        Names and shapes are checked first; nothing is changed if any check fails.
+        Everything is checked first (names, shapes, dtypes, extra state): nothing changes if any check fails.
         """
-        own = dict(self._named_tensors((Parameter, Buffer)))
-        missing = [k for k in own if k not in state]
-        unexpected = [k for k in state if k not in own]
+        if not isinstance(state, Mapping):
+            raise TypeError(f"load_state_dict takes a dict of name -> tensor, got {type(state).__name__}")
+        own: dict[str, Any] = dict(self._named_tensors((Parameter, Buffer)))
+        extra = self._extra_state_keys()
+        expected = set(own) | set(extra)
+        missing = [k for k in [*own, *extra] if k not in state]
+        unexpected = [k for k in state if k not in expected]
         problems = []
         if strict and missing:
-            problems.append(f"missing keys: {missing}")
+            problems.append(f"missing keys: {', '.join(missing)}")
         if strict and unexpected:
-            problems.append(f"unexpected keys: {unexpected}")
-        values = {}
+            problems.append(f"unexpected keys: {', '.join(map(str, unexpected))}")
+        values, extras = {}, {}
         for k, v in state.items():
+            if k in extra:
+                try:
+                    extras[k] = extra[k]._check_extra_state(v)
+                except (ValueError, TypeError, KeyError) as e:
+                    problems.append(f"{k}: {e}")
+                continue
             if k not in own:
                 continue
-            arr = v.numpy() if isinstance(v, Tensor) else np.asarray(v)
-            if tuple(arr.shape) != own[k].shape:
-                problems.append(f"{k}: shape {tuple(arr.shape)} in the state dict, {own[k].shape} in the model")
-            values[k] = arr
-        if problems:
-            raise KeyError(f"load_state_dict for {type(self).__name__} failed: " + "; ".join(problems))
-        for k, arr in values.items():
             t = own[k]
-            t._backend.xp.copyto(t.data, t._backend.asarray(arr, t.dtype))
+            try:
+                arr = v.numpy() if isinstance(v, Tensor) else np.asarray(v)
+                if arr.dtype.kind not in "biuf":
+                    raise TypeError(f"dtype {arr.dtype} is not numeric")
+                if tuple(arr.shape) != t.shape:
+                    raise ValueError(f"shape {tuple(arr.shape)} in the state dict, {t.shape} in the model")
+                values[k] = t._backend.asarray(arr, t.dtype)
+            except (ValueError, TypeError) as e:
+                problems.append(f"{k}: {e}")
+        if problems:
+            raise ValueError(f"load_state_dict for {type(self).__name__} failed (nothing was changed): "
+                             + "; ".join(problems))
+        for k, arr in values.items():
+            own[k]._backend.xp.copyto(own[k].data, arr)
+        for k, checked in extras.items():
+            extra[k].set_extra_state(checked)
 
     def train(self, mode: bool = True) -> Module:
         self.training = mode
@@ -235,43 +290,74 @@ class Sequential(Module):
 class Normalize(Module):
     """Applies a fitted Normalizer inside a model, so its statistics travel with the model.
 
-    The statistics are stored as float64 buffers (``shift``, ``scale``, ``offset``), so
-    ``state_dict()`` / ``load_state_dict()`` and ``tn.save`` carry them; gradients flow
-    through to the input. ``Normalize(8)`` makes an identity layer for 8 features, to be filled by
-    ``load_state_dict`` (how a model is rebuilt from a checkpoint).
+    ``state_dict()`` carries the whole normalizer under ``'<prefix>_extra_state'``: its method,
+    options (ddof, with_mean/with_std, feature_range, clip), feature names, row count and float64
+    statistics. ``Normalize(8)`` makes an identity layer for 8 features; ``load_state_dict`` turns
+    it into exactly the saved transform (how a model is rebuilt from a checkpoint). Gradients
+    flow through to the input.
     """
 
-    def __init__(self, normalizer: Any, device: str = "cpu") -> None:
-        from ..normalize import Normalizer
-
+    def __init__(self, normalizer: Normalizer | int, device: str = "cpu") -> None:
         if isinstance(normalizer, Normalizer):
-            shift, scale, offset = normalizer.shift, normalizer.scale, normalizer.offset
-            self.method = normalizer.method
-            clip = normalizer.feature_range if normalizer.method == "minmax" and normalizer.clip else None
-        elif isinstance(normalizer, int):
-            shift, scale, offset = np.zeros(normalizer), np.ones(normalizer), None
-            self.method = "identity"
-            clip = None
+            if not normalizer.is_fitted:
+                raise ValueError("Normalize needs a fitted Normalizer: call .fit(X_train) first")
+            self.normalizer: Normalizer | None = Normalizer.from_state_dict(normalizer.state_dict())  # a copy
+            self.n_features = int(normalizer.n_features)
+        elif isinstance(normalizer, (int, np.integer)) and not isinstance(normalizer, bool) and normalizer > 0:
+            self.normalizer = None
+            self.n_features = int(normalizer)
         else:
-            raise TypeError(f"Normalize takes a fitted Normalizer or a number of features, "
-                            f"got {type(normalizer).__name__}")
-        self.n_features = int(shift.shape[0])
-        self.clip_range = clip
-        self.shift = Buffer(shift, dtype=np.float64, device=device)
-        self.scale = Buffer(scale, dtype=np.float64, device=device)
-        self.offset = Buffer(offset if offset is not None else np.zeros(self.n_features), dtype=np.float64,
-                             device=device)
+            raise TypeError(f"Normalize takes a fitted Normalizer or a positive number of features, "
+                            f"got {normalizer!r}")
+        get_backend(device)  # an unknown device is an error here, as for other layers
+        self._device_stats: dict[tuple[str, Any], tuple[Any, Any, Any]] = {}
+
+    @property
+    def method(self) -> str:
+        return self.normalizer.method if self.normalizer is not None else "identity"
+
+    def get_extra_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"n_features": self.n_features}
+        if self.normalizer is not None:
+            state["normalizer"] = self.normalizer.state_dict()
+        return state
+
+    def _check_extra_state(self, state: Any) -> Normalizer | None:
+        if not isinstance(state, dict) or not isinstance(state.get("n_features"), int):
+            raise ValueError("Normalize state must be a dict with 'n_features' (what get_extra_state() returns)")
+        if state["n_features"] != self.n_features:
+            raise ValueError(f"Normalize state is for {state['n_features']} features, this layer has "
+                             f"{self.n_features}")
+        if state.get("normalizer") is None:
+            return None
+        return Normalizer.from_state_dict(state["normalizer"])
+
+    def set_extra_state(self, state: Any) -> None:
+        self.normalizer = state if isinstance(state, Normalizer) or state is None else self._check_extra_state(state)
+        self._device_stats.clear()
+
+    def _stats(self, x: Tensor) -> tuple[Any, Any, Any]:
+        """shift/scale/offset as arrays of x's dtype on x's device, made once per (device, dtype)."""
+        key = (x.device, x.dtype)
+        stats = self._device_stats.get(key)
+        if stats is None:
+            shift, scale, offset = self.normalizer._affine()
+            be = x._backend
+            stats = (be.asarray(shift, x.dtype), be.asarray(scale, x.dtype),
+                     None if offset is None else be.asarray(offset, x.dtype))
+            self._device_stats[key] = stats
+        return stats
 
     def forward(self, x: Tensor) -> Tensor:
-        from ..function import Affine
-
+        if not isinstance(x, Tensor):
+            raise TypeError(f"Normalize takes a Tensor, got {type(x).__name__}; wrap arrays with tn.Tensor(x)")
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"Normalize: expected input of shape (N, {self.n_features}), got {x.shape}")
-        if x._backend is not self.shift._backend:
-            raise RuntimeError(f"Normalize: input on {x.device}, statistics on {self.shift.device}; "
-                               "move the model or the input with .to(device)")
-        return Affine.apply(x, shift=self.shift.data, scale=self.scale.data, offset=self.offset.data,
-                            clip=self.clip_range)
+        if self.normalizer is None:
+            return x
+        shift, scale, offset = self._stats(x)
+        return Affine.apply(x, shift=shift, scale=scale, offset=offset, clip=self.normalizer.clip_range)
 
     def extra_repr(self) -> str:
-        return f"method: {self.method}, d_input: {self.n_features}"
+        clip = ", clip: true" if self.normalizer is not None and self.normalizer.clip else ""
+        return f"method: {self.method}, d_input: {self.n_features}{clip}"

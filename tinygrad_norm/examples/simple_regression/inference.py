@@ -3,19 +3,23 @@ the first 1000 test rows in one batch, print one sample and draw predicted vs ex
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ... import serialization
-from ...tensor import no_grad
-from .dataset import BatchMinMax, HousingBatcher, HousingDataset
+import tinygrad_norm as tn
+
+from .dataset import HousingDataset
 from .model import RegressionModel, RegressionModelConfig
-from .training import CHECKPOINT_FORMAT
+from .training import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, MODEL_FILE, NORMS, make_batcher
 
 COLLAPSE_RATIO = 0.05
+CHECKPOINTS = ("best", "last")
+PLOT_HINT = "pip install 'tinygrad_norm[plot]'"
 
 
 @dataclass
@@ -23,6 +27,9 @@ class InferenceResult:
     predictions: np.ndarray
     targets: np.ndarray
     norm: str
+    baseline_prediction: float = math.nan  # the training targets' mean
+    epoch: int = 0  # the checkpoint's epoch
+    checkpoint: str = "best"
 
     @property
     def mse(self) -> float:
@@ -39,51 +46,104 @@ class InferenceResult:
         return float(1 - ss_res / ss_tot) if ss_tot > 0 else float("nan")  # undefined for constant targets
 
     @property
+    def baseline_mse(self) -> float:
+        """MSE of predicting the training mean for every row: a model must beat this to be worth anything."""
+        return float(np.mean((self.baseline_prediction - self.targets) ** 2))
+
+    @property
+    def spread(self) -> float:
+        """std(predictions) / std(targets): near 0 when every row gets (almost) the same prediction."""
+        t = float(self.targets.std(dtype=np.float64))
+        return float(self.predictions.std(dtype=np.float64)) / t if t > 0 else float("nan")
+
+    @property
     def collapsed(self) -> bool:
         """Predictions nearly constant: their spread under 5% of the targets'."""
         return bool(self.predictions.std() < COLLAPSE_RATIO * self.targets.std())
 
 
-def load_model(artifact_dir: str | Path, device: str = "cpu") -> tuple[RegressionModel, dict]:
-    """The trained model and its training config; clear errors for missing or corrupt artifacts."""
-    artifact_dir = Path(artifact_dir)
-    model_path = artifact_dir / "model.npz"
-    if not model_path.is_file():
-        raise FileNotFoundError(f"no trained model at {model_path}: run `tinygrad-norm train "
-                                f"--artifact-dir {artifact_dir}` first")
-    ckpt = serialization.load(model_path)
+def _bad(path: Path, what: str) -> tn.CheckpointError:
+    return tn.CheckpointError(f"{path}: {what}; train again to re-create it")
+
+
+def load_checkpoint(artifact_dir: str | Path, checkpoint: str = "best",
+                    device: str = "cpu") -> tuple[RegressionModel, dict[str, Any]]:
+    """The model of the ``best`` (lowest validation loss) or ``last`` epoch, and the checkpoint's
+    description (config, data, target_mean, epoch); clear errors for missing or corrupt artifacts."""
+    if checkpoint not in CHECKPOINTS:
+        raise ValueError(f"unknown checkpoint {checkpoint!r}; choose one of {', '.join(CHECKPOINTS)}")
+    path = Path(artifact_dir) / MODEL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no trained model at {path}: run `tinygrad-norm train --artifact-dir "
+                                f"{artifact_dir}` first")
+    ckpt = tn.load(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise serialization.CheckpointError(f"{model_path} is a tinygrad_norm file but not a simple-regression "
-                                            "checkpoint; train again to re-create it")
-    config = ckpt["config"]
-    model = RegressionModel(RegressionModelConfig(hidden_size=int(config["hidden_size"])), device=device)
+        raise _bad(path, "a tinygrad_norm file but not a simple-regression checkpoint")
+    if ckpt.get("version") != CHECKPOINT_VERSION:
+        raise _bad(path, f"a simple-regression checkpoint of format version {ckpt.get('version')!r}, this "
+                         f"tinygrad_norm reads version {CHECKPOINT_VERSION}")
+    config, entry = ckpt.get("config"), ckpt.get(checkpoint)
+    if not isinstance(config, dict) or config.get("norm") not in NORMS or not isinstance(entry, dict) \
+            or not isinstance(entry.get("model"), dict) or not isinstance(entry.get("epoch"), int):
+        raise _bad(path, f"its config or its {checkpoint!r} checkpoint is missing or malformed")
+    weight = entry["model"].get("input_layer.weight")
+    if not isinstance(weight, (tn.Tensor, np.ndarray)) or weight.ndim != 2:
+        raise _bad(path, "it holds no input_layer.weight matrix")
+    hidden, features = weight.shape  # the weights decide the shape; the config must agree
+    if hidden != config.get("hidden_size") or features != RegressionModelConfig().num_features:
+        raise _bad(path, f"its weights are {hidden}x{features}, its config says hidden_size "
+                         f"{config.get('hidden_size')!r}")
+    model = RegressionModel(RegressionModelConfig(hidden_size=hidden), device=device)
     try:
-        model.load_state_dict(ckpt["model"])
-    except KeyError as e:
-        raise serialization.CheckpointError(f"{model_path} does not match the model: {e}") from None
-    model.eval()
-    return model, config
+        model.load_state_dict(entry["model"])
+    except (ValueError, TypeError) as e:
+        raise _bad(path, f"it does not match the model ({e})") from None
+    if not all(np.isfinite(p.numpy()).all() for p in model.parameters()):
+        raise _bad(path, f"its {checkpoint!r} weights are not finite (the run diverged)")
+    info = {"config": config, "data": ckpt.get("data") or {}, "target_mean": ckpt.get("target_mean"),
+            "epoch": entry["epoch"], "checkpoint": checkpoint}
+    return model.eval(), info
 
 
 def predict(model: RegressionModel, features: np.ndarray, norm: str, device: str = "cpu") -> np.ndarray:
     """Predictions for rows of raw features, batched as one batch (as Burn's inference does)."""
-    batcher = HousingBatcher(device, BatchMinMax() if norm == "batch-minmax" else None)
-    inputs, _ = batcher.batch_arrays(features, np.zeros(len(features), np.float32))
-    with no_grad():
+    inputs, _ = make_batcher(norm, device).batch_arrays(features, np.zeros(len(features), np.float32))
+    with tn.no_grad():
         return model(inputs).numpy().ravel()
 
 
+def predict_rows(model: RegressionModel, features: np.ndarray, norm: str, device: str = "cpu") -> np.ndarray:
+    """Predictions one row at a time: must equal :func:`predict` unless something depends on batch-mates."""
+    return np.concatenate([predict(model, features[i:i + 1], norm, device) for i in range(len(features))])
+
+
+def dead_units(model: RegressionModel, features: np.ndarray, norm: str, device: str = "cpu",
+               batch_size: int = 256) -> int:
+    """Hidden ReLU units that output 0 for every row of ``features`` (fed in training-sized batches)."""
+    batcher = make_batcher(norm, device)
+    alive = None
+    with tn.no_grad():
+        for lo in range(0, len(features), batch_size):
+            chunk = features[lo:lo + batch_size]
+            inputs, _ = batcher.batch_arrays(chunk, np.zeros(len(chunk), np.float32))
+            active = (model.hidden(inputs).numpy() > 0).any(axis=0)
+            alive = active if alive is None else alive | active
+    return int((~alive).sum()) if alive is not None else 0
+
+
 def chart(result: InferenceResult, width: int = 80, height: int = 24) -> str:
-    """Predicted vs expected as a terminal scatter plot (plotext), like Burn's textplots chart."""
+    """Predicted vs expected as a terminal scatter plot (plotext), like Burn's textplots chart;
+    in colour on a terminal."""
     import plotext as plt
 
     plt.clear_figure()
     plt.plotsize(width, height)
-    plt.theme("clear")
+    plt.theme("pro")
     lo = float(min(result.targets.min(), result.predictions.min()))
     hi = float(max(result.targets.max(), result.predictions.max()))
-    plt.plot([lo, hi], [lo, hi], marker="dot", label="perfect")
-    plt.scatter(result.targets.tolist(), result.predictions.tolist(), marker="dot", label="predicted")
+    plt.scatter(result.targets.tolist(), result.predictions.tolist(), marker="dot", color="cyan",
+                label="predicted")
+    plt.plot([lo, hi], [lo, hi], marker="braille", color="red", label="perfect (y = x)")
     plt.title(f"Predicted vs expected median house value ($100k), {len(result.targets)} test rows")
     plt.xlabel("expected")
     plt.ylabel("predicted")
@@ -97,7 +157,7 @@ def save_plot(result: InferenceResult, path: str | Path) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as e:
-        raise RuntimeError("--plot needs matplotlib: pip install -e '.[plot]'") from e
+        raise RuntimeError(f"--plot needs matplotlib: {PLOT_HINT}") from e
     fig, ax = plt.subplots(figsize=(6, 6))
     lo = float(min(result.targets.min(), result.predictions.min()))
     hi = float(max(result.targets.max(), result.predictions.max()))
@@ -107,25 +167,36 @@ def save_plot(result: InferenceResult, path: str | Path) -> None:
     ax.set_ylabel("predicted ($100k)")
     ax.set_title(f"norm={result.norm}: MSE {result.mse:.3f}, R^2 {result.r2:.3f}")
     ax.legend()
-    serialization.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
+    tn.serialization.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
     plt.close(fig)
 
 
 def infer(artifact_dir: str | Path = "artifacts/simple-regression", data: str | None = None, device: str = "cpu",
-          num_samples: int = 1000, show_chart: bool = True, plot: str | None = None, log=print) -> InferenceResult:
+          num_samples: int = 1000, show_chart: bool = True, plot: str | None = None, checkpoint: str = "best",
+          log=print) -> InferenceResult:
     """Predict the first ``num_samples`` test rows with the trained model and report how well it does."""
-    model, config = load_model(artifact_dir, device)
-    if data is None and config.get("data"):
-        data = config["data"] if Path(config["data"]).is_file() else None
-    test = HousingDataset.load(data).split()["test"]
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"--samples must be an integer >= 1, got {num_samples!r}")
+    model, info = load_checkpoint(artifact_dir, checkpoint, device)
+    norm = info["config"]["norm"]
+    full = HousingDataset.load(data)
+    trained_on = info["data"].get("fingerprint")
+    if trained_on and full.fingerprint != trained_on:
+        log(f"WARNING: {full.source} is not the table this model was trained on (sha256 of the values differs), so "
+            "its 'test' split may hold rows the model trained on: the numbers below are not a fair test")
+    test = full.split()["test"]
     n = min(num_samples, len(test))
-    result = InferenceResult(predict(model, test.features[:n], config["norm"], device), test.targets[:n].copy(),
-                             config["norm"])
+    target_mean = info["target_mean"] if isinstance(info["target_mean"], float) else math.nan
+    result = InferenceResult(predict(model, test.features[:n], norm, device), test.targets[:n].copy(), norm,
+                             target_mean, info["epoch"], checkpoint)
+    log(f"loaded the {checkpoint} checkpoint (epoch {info['epoch']}) from {Path(artifact_dir) / MODEL_FILE}")
     log(f"Predicted {result.predictions[0]:.4f} Expected {result.targets[0]:.4f}")
     if show_chart:
         log(chart(result))
-    log(f"test rows {n}: MSE {result.mse:.4f}  MAE {result.mae:.4f}  R^2 {result.r2:.4f}  (normalization: "
-        f"{config['norm']})")
+    log(f"test rows {n}: MSE {result.mse:.4f}  MAE {result.mae:.4f}  R^2 {result.r2:.4f}  (normalization: {norm}); "
+        f"baseline (predict the training mean) MSE {result.baseline_mse:.4f}")
+    if result.mse >= result.baseline_mse:
+        log("WARNING: the model is no better than predicting the training mean for every house.")
     if result.collapsed:
         log(f"WARNING: the predictions have collapsed to a near-constant (std {result.predictions.std():.4f} vs "
             f"the targets' {result.targets.std():.4f}). The usual cause is the normalization: statistics "

@@ -1,54 +1,76 @@
-"""Training, as Burn's ``examples/simple-regression/src/training.rs``: Adam 1e-3, batch 256,
+"""Training, as Burn's ``examples/simple-regression/src/training.rs``: Adam 1e-3 (or SGD), batch 256,
 100 epochs, seed 1337; per-epoch train and validation loss; artifacts in ``artifact_dir``.
 
-Artifacts (each written atomically, so an interrupted run leaves the previous ones loadable):
-``config.json``, ``model.npz`` (parameters, normalizer statistics, config; rewritten after every
-epoch) and ``metrics.csv`` (epoch, train loss, valid loss).
+Artifacts, written when the run completes (an interrupted or failed run leaves the previous ones
+untouched), each atomically:
+
+- ``model.npz``: the config, which data it was trained on (source, sha256 fingerprint, rows), the
+  training targets' mean (the baseline), and two checkpoints of the model (normalizer statistics
+  included): ``best`` (lowest validation loss) and ``last``;
+- ``metrics.csv``: epoch, train loss, valid loss.
 """
 
 from __future__ import annotations
 
-import json
+import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ... import optim, serialization
-from ..._backend import get_backend
-from ...diagnose import check_finite_loss
-from ...normalize import Normalizer
-from ...tensor import manual_seed, no_grad
+import tinygrad_norm as tn
+
 from .dataset import FEATURES, BatchMinMax, DataLoader, HousingBatcher, HousingDataset
 from .model import RegressionModel, RegressionModelConfig
 
 NORMS = ("minmax", "standard", "none", "batch-minmax")
+OPTIMIZERS = ("adam", "sgd")
+DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}
 CHECKPOINT_FORMAT = "tinygrad_norm/simple-regression"
+CHECKPOINT_VERSION = 2
+MODEL_FILE, METRICS_FILE = "model.npz", "metrics.csv"
+# flags become allocations: keep them to sizes this example can mean
+LIMITS = {"num_epochs": 1_000_000, "batch_size": 1 << 24, "hidden_size": 1 << 16}
 
 
 @dataclass
 class TrainingConfig:
     num_epochs: int = 100
     batch_size: int = 256
-    learning_rate: float = 1e-3
+    learning_rate: float | None = None  # None: 1e-3 for adam (Burn's), 1e-2 for sgd
+    optimizer: str = "adam"
     seed: int = 1337
     hidden_size: int = 64
     norm: str = "minmax"
     device: str = "cpu"
     artifact_dir: str = "artifacts/simple-regression"
     data: str | None = None
-    progress: bool = True
+    progress: bool | None = None  # None: a progress bar when stderr is a terminal
+    verbose: bool = False
+
+    @property
+    def lr(self) -> float:
+        return DEFAULT_LR[self.optimizer] if self.learning_rate is None else float(self.learning_rate)
 
     def validate(self) -> None:
         if self.norm not in NORMS:
             raise ValueError(f"unknown --norm {self.norm!r}; choose one of {', '.join(NORMS)}")
-        for name in ("num_epochs", "batch_size", "hidden_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        get_backend(self.device)  # unknown or unavailable device: a clear error before any work
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown --optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        flags = (("num_epochs", "--epochs"), ("batch_size", "--batch-size"), ("hidden_size", "--hidden-size"))
+        for name, flag in flags:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LIMITS[name]:
+                raise ValueError(f"{flag} must be an integer from 1 to {LIMITS[name]}, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise ValueError(f"--seed must be an integer from 0 to 2**32 - 1, got {self.seed!r}")
+        if self.learning_rate is not None and not (isinstance(self.learning_rate, (int, float))
+                                                   and math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"--lr must be a finite number > 0, got {self.learning_rate!r}")
+        tn.get_backend(self.device)  # unknown or unavailable device: a clear error before any work
 
 
 @dataclass
@@ -56,108 +78,191 @@ class TrainingResult:
     config: TrainingConfig
     train_losses: list[float] = field(default_factory=list)
     valid_losses: list[float] = field(default_factory=list)
+    diverged_epoch: int | None = None  # the epoch whose loss became inf/NaN (training stopped there)
     seconds: float = 0.0
-    model: RegressionModel | None = None
+    model: RegressionModel | None = None  # after the last epoch
+    best_state: dict[str, Any] | None = None  # the model's state dict at the best epoch
+    target_mean: float = 0.0  # of the training split: the baseline prediction
+    data: dict[str, Any] = field(default_factory=dict)  # source, fingerprint, rows
 
     @property
     def best_valid(self) -> tuple[float, int]:
-        """(lowest validation MSE, its 1-based epoch)."""
+        """(lowest validation MSE, its 1-based epoch); (nan, 0) if no epoch finished."""
+        if not self.valid_losses:
+            return math.nan, 0
         i = int(np.argmin(self.valid_losses))
         return self.valid_losses[i], i + 1
+
+    def best_model(self) -> RegressionModel:
+        """A copy of the model as it was at the best epoch."""
+        model = RegressionModel(self.model.config, device=self.config.device)
+        model.load_state_dict(self.best_state)
+        return model.eval()
 
     def summary(self) -> str:
         """The learner summary, in the layout of Burn's."""
         rows = ["| Split | Metric | Min.     | Epoch    | Max.     | Epoch    |",
                 "|-------|--------|----------|----------|----------|----------|"]
         for split, values in (("Train", self.train_losses), ("Valid", self.valid_losses)):
+            if not values:
+                continue
             lo, hi = int(np.argmin(values)), int(np.argmax(values))
             rows.append(f"| {split} | Loss   | {values[lo]:<8.4f} | {lo + 1:<8} | {values[hi]:<8.4f} | {hi + 1:<8} |")
         return "\n".join(rows)
 
 
-def _write_metrics(path: Path, result: TrainingResult) -> None:
-    def write(f):
-        f.write("epoch,train_loss,valid_loss\n")
-        for i, (t, v) in enumerate(zip(result.train_losses, result.valid_losses), start=1):
-            f.write(f"{i},{t!r},{v!r}\n")
-    serialization.atomic_write(path, write, mode="w")
+def make_batcher(norm: str, device: str) -> HousingBatcher:
+    return HousingBatcher(device, BatchMinMax() if norm == "batch-minmax" else None)
 
 
-def _evaluate(model: RegressionModel, loader: DataLoader) -> float:
+def evaluate(model: RegressionModel, loader: DataLoader) -> float:
+    """Mean squared error over every row the loader gives."""
     total, count = 0.0, 0
-    with no_grad():
+    with tn.no_grad():
         for inputs, targets in loader:
-            loss, _ = model.forward_step(inputs, targets)
+            loss = model.forward_step(inputs, targets).loss
             total += loss.item() * len(targets)
             count += len(targets)
     return total / count
 
 
-def train(config: TrainingConfig | None = None, log=print) -> TrainingResult:
-    """Train the model; returns per-epoch losses and the trained model, and writes the artifacts."""
+def _copy_state(model: RegressionModel) -> dict[str, Any]:
+    return {k: (tn.Tensor(v.numpy().copy(), dtype=v.dtype) if isinstance(v, tn.Tensor) else v)
+            for k, v in model.state_dict().items()}
+
+
+def _progress(config: TrainingConfig):
+    """One bar over the epochs (train and valid loss in it); none when stderr is not a terminal."""
+    show = config.progress if config.progress is not None else sys.stderr.isatty()
+    if not show:
+        return None
     from tqdm import tqdm
 
-    config = config or TrainingConfig()
+    return tqdm(total=config.num_epochs, desc="training", unit="epoch", dynamic_ncols=True)
+
+
+def fit(config: TrainingConfig, train_set: HousingDataset, valid_set: HousingDataset, log=print,
+        show_model: bool = False) -> TrainingResult:
+    """Train on ``train_set``, validating every epoch; stops at the first inf/NaN loss (recording its
+    epoch in ``diverged_epoch``) instead of raising. Writes nothing. ``show_model`` logs the model summary."""
     config.validate()
     start = time.perf_counter()
-    splits = HousingDataset.load(config.data).split()
-    train_set, valid_set = splits["train"], splits["valid"]
-
     normalizer = None
     if config.norm in ("minmax", "standard"):  # fitted ONCE, on the training split only
-        normalizer = Normalizer(config.norm, feature_names=FEATURES).fit(train_set.features)
-    manual_seed(config.seed)
+        normalizer = tn.Normalizer(config.norm, feature_names=FEATURES).fit(train_set.features)
+    tn.manual_seed(config.seed)
     model = RegressionModelConfig(hidden_size=config.hidden_size).init(normalizer, device=config.device)
-    batcher = HousingBatcher(config.device, BatchMinMax() if config.norm == "batch-minmax" else None)
+    if show_model:
+        log(f"{model}\n")
+    batcher = make_batcher(config.norm, config.device)
     train_loader = DataLoader(train_set, batcher, config.batch_size, shuffle=True, seed=config.seed)
     valid_loader = DataLoader(valid_set, batcher, config.batch_size)
-    optimizer = optim.Adam(model.parameters(), lr=config.learning_rate)
-
-    out_dir = Path(config.artifact_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = asdict(config)
-    serialization.atomic_write(out_dir / "config.json", lambda f: json.dump(cfg, f, indent=2), mode="w")
-    log(f"{model}\n")
-    log(f"train {len(train_set)} rows, valid {len(valid_set)} rows; normalization: {config.norm}"
-        + (f" (statistics of the train split: {normalizer!r})" if normalizer is not None else ""))
-
-    result = TrainingResult(config, model=model)
-    hint = ("Normalize the inputs (--norm minmax or --norm standard)" if config.norm == "none"
-            else "Lower the learning rate (--lr).")
-    for epoch in range(1, config.num_epochs + 1):
-        model.train()
-        total, count = 0.0, 0
-        bar = tqdm(train_loader, desc=f"Epoch {epoch}/{config.num_epochs}", leave=False, unit="batch",
-                   disable=not config.progress, dynamic_ncols=True)
-        for i, (inputs, targets) in enumerate(bar):
-            optimizer.zero_grad()
-            loss, _ = model.forward_step(inputs, targets)
-            value = loss.item()
-            check_finite_loss(value, epoch, "training loss", hint)
-            loss.backward()
-            optimizer.step()
-            total += value * len(targets)
-            count += len(targets)
-            if i % 8 == 0:
-                bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
-        bar.close()
-        model.eval()
-        valid = _evaluate(model, valid_loader)
-        check_finite_loss(valid, epoch, "validation loss", hint)
-        result.train_losses.append(total / count)
-        result.valid_losses.append(valid)
-        log(f"Epoch {epoch:>3}/{config.num_epochs}  train loss {total / count:.4f}  valid loss {valid:.4f}")
-        save_checkpoint(out_dir / "model.npz", model, normalizer, config, epoch)
-        _write_metrics(out_dir / "metrics.csv", result)
+    params = model.parameters()
+    optimizer = (tn.optim.Adam(params, lr=config.lr) if config.optimizer == "adam"
+                 else tn.optim.SGD(params, lr=config.lr))
+    result = TrainingResult(config, model=model, target_mean=float(np.mean(train_set.targets, dtype=np.float64)),
+                            data={"source": train_set.source, "fingerprint": train_set.fingerprint,
+                                  "rows": len(train_set) + len(valid_set)})
+    bar = _progress(config)
+    best = math.inf
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported as divergence below
+            for epoch in range(1, config.num_epochs + 1):
+                model.train()
+                total, count = 0.0, 0
+                for inputs, targets in train_loader:
+                    optimizer.zero_grad()
+                    loss = model.forward_step(inputs, targets).loss
+                    value = loss.item()
+                    if not math.isfinite(value):
+                        result.diverged_epoch = epoch
+                        break
+                    loss.backward()
+                    optimizer.step()
+                    total += value * len(targets)
+                    count += len(targets)
+                if result.diverged_epoch is not None:
+                    break
+                model.eval()
+                valid = evaluate(model, valid_loader)
+                if not math.isfinite(valid):
+                    result.diverged_epoch = epoch
+                    break
+                result.train_losses.append(total / count)
+                result.valid_losses.append(valid)
+                if valid < best:
+                    best, result.best_state = valid, _copy_state(model)
+                if bar is not None:
+                    bar.set_postfix_str(f"train {total / count:.4f}  valid {valid:.4f}  best {best:.4f}", refresh=False)
+                    bar.update()
+                if config.verbose:
+                    log(f"Epoch {epoch:>3}/{config.num_epochs}  train loss {total / count:.4f}  valid loss {valid:.4f}")
+    finally:
+        if bar is not None:
+            bar.close()
     result.seconds = time.perf_counter() - start
-    best, best_epoch = result.best_valid
-    log(f"\n{result.summary()}\n\nbest valid MSE {best:.4f} at epoch {best_epoch}; "
-        f"{config.num_epochs} epochs in {result.seconds:.1f} s; artifacts in {out_dir}")
     return result
 
 
-def save_checkpoint(path: Path, model: RegressionModel, normalizer: Normalizer | None, config: TrainingConfig,
-                    epoch: int) -> None:
-    serialization.save({"format": CHECKPOINT_FORMAT, "epoch": epoch, "config": asdict(config),
-                        "model": model.state_dict(),
-                        "normalizer": normalizer.state_dict() if normalizer is not None else None}, path)
+def save_artifacts(result: TrainingResult, out_dir: Path) -> None:
+    """model.npz (best and last checkpoints, config, data fingerprint) and metrics.csv, each atomically."""
+    best_loss, best_epoch = result.best_valid
+    n = len(result.valid_losses)
+    tn.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": asdict(result.config),
+             "data": result.data, "target_mean": result.target_mean,
+             "best": {"epoch": best_epoch, "valid_loss": best_loss, "model": result.best_state},
+             "last": {"epoch": n, "valid_loss": result.valid_losses[-1], "model": result.model.state_dict()}},
+            out_dir / MODEL_FILE)
+
+    def write(f):
+        f.write("epoch,train_loss,valid_loss\n")
+        for i, (t, v) in enumerate(zip(result.train_losses, result.valid_losses), start=1):
+            f.write(f"{i},{t!r},{v!r}\n")
+    tn.serialization.atomic_write(out_dir / METRICS_FILE, write, mode="w")
+
+
+def train(config: TrainingConfig | None = None, log=print) -> TrainingResult:
+    """Train the model, write the artifacts and report; returns per-epoch losses and the trained model.
+
+    Raises DivergenceError (writing nothing) when the loss becomes inf or NaN.
+    """
+    from .inference import dead_units
+
+    config = config or TrainingConfig()
+    if config.data is not None:
+        config.data = str(Path(config.data).resolve())  # infer may run from another directory
+    config.validate()
+    out_dir = Path(config.artifact_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"--artifact-dir {out_dir} is a file, not a directory: choose another path")
+    splits = HousingDataset.load(config.data).split()
+    train_set, valid_set = splits["train"], splits["valid"]
+    if config.norm == "none":
+        for warning in tn.diagnose(train_set.features, feature_names=FEATURES).warnings:
+            log(f"WARNING: {warning}")
+    log(f"data: {train_set.source}; train {len(train_set)} rows, valid {len(valid_set)} rows; normalization: "
+        f"{config.norm}; optimizer: {config.optimizer} (lr {config.lr:g})")
+    result = fit(config, train_set, valid_set, log=log, show_model=True)
+    if result.diverged_epoch is not None:
+        hint = ("Normalize the inputs (--norm minmax or --norm standard)" if config.norm == "none"
+                else "Lower the learning rate (--lr).")
+        raise tn.DivergenceError(f"training diverged: the loss became inf/NaN at epoch {result.diverged_epoch}. "
+                                 f"{hint} Nothing was written.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_artifacts(result, out_dir)
+    best, best_epoch = result.best_valid
+    baseline = float(np.mean((valid_set.targets.astype(np.float64) - result.target_mean) ** 2))
+    dead = dead_units(result.best_model(), train_set.features, config.norm, config.device, config.batch_size)
+    log(f"\n{result.summary()}\n")
+    log(f"best valid MSE {best:.4f} at epoch {best_epoch} (last {result.valid_losses[-1]:.4f}); baseline "
+        f"(predict the training mean) {baseline:.4f}; {config.num_epochs} epochs in {result.seconds:.1f} s; "
+        f"artifacts in {out_dir} (infer uses the best epoch)")
+    if best >= baseline:
+        log("WARNING: the model is no better than predicting the training mean for every house. "
+            + ("Normalize the features (--norm minmax or --norm standard)." if config.norm in ("none", "batch-minmax")
+               else "Train longer or change the learning rate."))
+    if dead:
+        log(f"WARNING: {dead} of {config.hidden_size} hidden ReLU units are dead (0 for every training row): they "
+            "pass no gradient and never recover"
+            + (". Unscaled inputs are the usual cause: --norm standard." if config.norm == "none" else "."))
+    return result

@@ -1,0 +1,157 @@
+"""``tinygrad-norm compare``: the same model, seed and split trained under every normalization and
+optimizer, side by side, so the lesson is in one table (and, with ``--plot``, one figure).
+
+Each run trains Linear(8, 64) -> ReLU -> Linear(64, 1) on the California housing training split
+and reports, for the checkpoint of its best validation epoch: the test MSE and R^2, the baseline
+of predicting the training mean, the prediction spread std(pred) / std(target), how far a batch
+prediction is from predicting the same rows one at a time, how many hidden ReLUs are dead (0
+for every training row), and the epoch where the loss became inf/NaN, if it did.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+import tinygrad_norm as tn
+
+from .dataset import HousingDataset
+from .inference import PLOT_HINT, InferenceResult, dead_units, predict, predict_rows
+from .training import TrainingConfig, TrainingResult, fit
+
+
+@dataclass(frozen=True)
+class Run:
+    norm: str
+    optimizer: str
+    lr: float
+    lesson: str  # what this row teaches
+
+
+# Measured with seed 1337 and 30 epochs (see the README for the table): each row shows one symptom.
+DEFAULT_RUNS = (
+    Run("standard", "adam", 1e-3, "standardized with train-split statistics: the best model"),
+    Run("minmax", "adam", 1e-3, "min-max with train-split statistics (Burn's method): converges"),
+    Run("none", "adam", 1e-3, "unscaled, Adam: per-weight step sizes hide the problem, but it trails"),
+    Run("batch-minmax", "adam", 1e-3, "each batch scaled by itself: a row's prediction depends on its batch"),
+    Run("standard", "sgd", 1e-2, "standardized, plain SGD: converges"),
+    Run("minmax", "sgd", 1e-2, "min-max, plain SGD: converges, more slowly (the fixed Burn example's ~0.56)"),
+    Run("none", "sgd", 5e-3, "unscaled, plain SGD: gradients ~1000x apart, the loss overflows"),
+    Run("none", "sgd", 1.5e-4, "unscaled, SGD small enough not to overflow: every ReLU dies, one prediction for all"),
+    Run("batch-minmax", "sgd", 1e-2, "each batch scaled by itself, plain SGD"),
+)
+
+
+@dataclass
+class Row:
+    run: Run
+    training: TrainingResult
+    test: InferenceResult | None  # None when the run diverged before its first epoch ended
+    batch_vs_rows: float = math.nan  # max |one-batch prediction - row-by-row prediction| over the test rows
+    dead: int | None = None
+
+    @property
+    def diverged(self) -> int | None:
+        return self.training.diverged_epoch
+
+
+def compare(runs: tuple[Run, ...] | list[Run] = DEFAULT_RUNS, epochs: int = 30, seed: int = 1337,
+            data: str | None = None, device: str = "cpu", batch_size: int = 256, hidden_size: int = 64,
+            log=print) -> list[Row]:
+    """Train every run on the same split and seed; returns one Row each (nothing is written)."""
+    if not runs:
+        raise ValueError("compare needs at least one run")
+    splits = HousingDataset.load(data).split()
+    train_set, valid_set, test_set = splits["train"], splits["valid"], splits["test"]
+    base = TrainingConfig(num_epochs=epochs, seed=seed, device=device, batch_size=batch_size,
+                          hidden_size=hidden_size, progress=False)
+    rows = []
+    for run in runs:
+        config = replace(base, norm=run.norm, optimizer=run.optimizer, learning_rate=run.lr)
+        config.validate()
+        log(f"training norm={run.norm} optimizer={run.optimizer} lr={run.lr:g} ...")
+        result = fit(config, train_set, valid_set, log=log)
+        row = Row(run, result, None)
+        if result.best_state is not None:
+            model = result.best_model()
+            x = test_set.features
+            row.test = InferenceResult(predict(model, x, run.norm, device), test_set.targets.copy(), run.norm,
+                                       result.target_mean, result.best_valid[1])
+            row.batch_vs_rows = float(np.max(np.abs(row.test.predictions - predict_rows(model, x, run.norm, device))))
+            row.dead = dead_units(model, train_set.features, run.norm, device, batch_size)
+        rows.append(row)
+    return rows
+
+
+def _f(v: float | None, fmt: str = ".4f") -> str:
+    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
+
+
+HEADER = ["norm", "optimizer", "lr", "best valid (epoch)", "last valid", "test MSE", "test R^2", "baseline MSE",
+          "spread", "distinct preds", "batch vs rows", "dead ReLUs", "diverged at"]
+
+
+def table_rows(rows: list[Row]) -> list[list[str]]:
+    out = []
+    for r in rows:
+        t = r.training
+        best, epoch = t.best_valid
+        out.append([r.run.norm, r.run.optimizer, f"{r.run.lr:g}",
+                    f"{_f(best)} ({epoch})" if epoch else "-", _f(t.valid_losses[-1] if t.valid_losses else None),
+                    _f(r.test.mse if r.test else None), _f(r.test.r2 if r.test else None, ".3f"),
+                    _f(r.test.baseline_mse if r.test else None), _f(r.test.spread if r.test else None, ".3f"),
+                    str(len(np.unique(r.test.predictions))) if r.test else "-",
+                    _f(r.batch_vs_rows, ".2g"), "-" if r.dead is None else f"{r.dead}/{t.config.hidden_size}",
+                    f"epoch {r.diverged}" if r.diverged else "-"])
+    return out
+
+
+def table(rows: list[Row]) -> str:
+    """The comparison as a plain-text table (GitHub markdown)."""
+    cells = table_rows(rows)
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(HEADER)]
+    line = lambda cs: "| " + " | ".join(c.ljust(w) for c, w in zip(cs, widths)) + " |"  # noqa: E731
+    return "\n".join([line(HEADER), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(c) for c in cells])
+
+
+def plot(rows: list[Row], path: str) -> None:
+    """Validation curves of every run side by side with each run's predicted-vs-expected scatter."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise RuntimeError(f"--plot needs matplotlib: {PLOT_HINT}") from e
+    cols = 3
+    grid_rows = 1 + -(-len(rows) // cols)
+    fig = plt.figure(figsize=(5 * cols, 4 * grid_rows))
+    curves = fig.add_subplot(grid_rows, 1, 1)
+    for r in rows:
+        losses = r.training.valid_losses
+        label = f"{r.run.norm}/{r.run.optimizer} lr {r.run.lr:g}"
+        if r.diverged:
+            label += f" (inf/NaN at epoch {r.diverged})"
+        curves.plot(np.arange(1, len(losses) + 1), losses, marker="o" if len(losses) < 3 else None, label=label)
+    curves.set_yscale("log")
+    curves.set_xlabel("epoch")
+    curves.set_ylabel("validation MSE")
+    curves.set_title("Same model, seed and split: only the feature scaling and the optimizer differ")
+    curves.legend(fontsize=7, ncol=2)
+    for i, r in enumerate(rows):
+        ax = fig.add_subplot(grid_rows, cols, cols + i + 1)
+        ax.set_title(f"{r.run.norm}/{r.run.optimizer} lr {r.run.lr:g}", fontsize=9)
+        if r.test is None:
+            ax.text(0.5, 0.5, f"diverged at epoch {r.diverged}:\nno model", ha="center", va="center")
+            ax.set_axis_off()
+            continue
+        t, p = r.test.targets, r.test.predictions
+        lo, hi = float(min(t.min(), p.min())), float(max(t.max(), p.max()))
+        ax.plot([lo, hi], [lo, hi], color="gray", lw=1)
+        ax.scatter(t, p, s=2, alpha=0.5)
+        ax.set_xlabel(f"expected (test MSE {r.test.mse:.3f}, spread {r.test.spread:.2f})", fontsize=8)
+        ax.set_ylabel("predicted", fontsize=8)
+    fig.tight_layout()
+    tn.serialization.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)
