@@ -95,7 +95,9 @@ def test_cli_experiments_table_and_plot(capsys, tmp_path):
     text = capsys.readouterr().out
     for name in ("raw", "maxabs", "standard", "standard-predict"):
         assert name in text
-    assert "2.89858e+06" in text and out_png.stat().st_size > 1000
+    assert "2.899e+06" in text and out_png.stat().st_size > 1000
+    assert max(len(line) for line in text.splitlines()) < 80  # fits a terminal without wrapping
+    assert "5 houses" in text and "gets the predicted price" in text
 
 
 def test_cli_verbose_prints_every_epoch(capsys):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pytest
 
@@ -61,3 +64,16 @@ def test_unsupported_values_are_rejected_before_writing(tmp_path):
     with pytest.raises(TypeError, match="keys"):
         tn.save({"a/b": 1}, tmp_path / "x.npz")
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_saved_files_respect_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = tn.save({"a": np.ones(2)}, tmp_path / "m.npz")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        os.umask(0o077)
+        path = tn.save({"a": np.ones(2)}, tmp_path / "m.npz")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temporary file left behind

@@ -17,8 +17,8 @@ try:
     import cupy as cp
     import cupyx
 except ImportError as e:  # pragma: no cover - exercised only where CuPy is missing
-    raise RuntimeError("device 'cuda' needs CuPy and an NVIDIA GPU: pip install -e '.[cuda12]' (CUDA 12) or "
-                       f"'.[cuda13]' (CUDA 13). ({e})") from e
+    raise RuntimeError("device 'cuda' needs CuPy and an NVIDIA GPU: pip install 'tinygrad_norm[cuda12]' (CUDA 12) "
+                       f"or 'tinygrad_norm[cuda13]' (CUDA 13). ({e})") from e
 
 _THREADS = 256
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}

@@ -84,8 +84,9 @@ def run_experiment(name: str, lr: float | None = None, epochs: int | None = None
     spec = SPECS[name]
     lr = spec.lr if lr is None else lr
     epochs = spec.epochs if epochs is None else epochs
-    if epochs < 1 or not lr > 0:
-        raise ValueError(f"epochs must be >= 1 and lr > 0, got epochs={epochs}, lr={lr}")
+    if not isinstance(epochs, int) or epochs < 1 or not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"--epochs must be an integer >= 1 and --lr a finite number > 0, got epochs={epochs}, "
+                         f"lr={lr}")
     res = Result(name, lr, epochs)
     x = INPUTS
     if spec.norm is not None:
@@ -110,8 +111,8 @@ def run_experiment(name: str, lr: float | None = None, epochs: int | None = None
                 res.first_inf = epoch
             if math.isnan(value):
                 res.first_nan = epoch
-                log(f"[{name}] stopped: the loss became NaN at epoch {epoch} (inf first at epoch {res.first_inf}); "
-                    "the features need scaling")
+                inf = f" (inf at epoch {res.first_inf})" if res.first_inf is not None else ""
+                log(f"[{name}] stopped: loss NaN at epoch {epoch}{inf}; scale the features")
                 break
             opt.step()
     res.w = w.numpy().ravel().tolist()
@@ -134,30 +135,51 @@ def _fmt(v: float | None) -> str:
     return f"{v:.6g}"
 
 
+DATA_NOTE = ("Data: 5 houses; features: number of lights and distance (m); label: price. Model: price = w1 * lights "
+             "+ w2 * distance + b, full-batch gradient descent on the MSE, w = [1, 1], b = 1 at the start.")
+
+
 def table(results: list[Result]) -> str:
-    head = ["experiment", "lr", "epochs", "first loss", "final loss", "first inf", "first NaN", "w", "b",
-            "|grad w2/w1|", "prediction"]
-    rows = [[r.name, _fmt(r.lr), str(len(r.losses)), _fmt(r.first_loss), _fmt(r.final_loss),
-             str(r.first_inf or "-"), str(r.first_nan or "-"), "[" + ", ".join(_fmt(v) for v in r.w) + "]",
-             _fmt(r.b), f"{r.grad_ratio:.4g}", _fmt(r.prediction)] for r in results]
+    """The experiments side by side, under 80 columns; the final weights and the prediction follow it."""
+    head = ["experiment", "lr", "epoch", "first loss", "final loss", "inf at", "NaN at", "|g2/g1|"]
+    rows = [[r.name, f"{r.lr:g}", str(len(r.losses)), f"{r.first_loss:.4g}", f"{r.final_loss:.4g}",
+             str(r.first_inf or "-"), str(r.first_nan or "-"), f"{r.grad_ratio:.4g}"] for r in results]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
-    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    lines = [line(head), line(["-" * w for w in widths])] + [line(r) for r in rows]
+    lines.append("")
+    lines += [f"{r.name}: final w = [{', '.join(_fmt(v) for v in r.w)}], b = {_fmt(r.b)}" for r in results]
+    for r in results:
+        if r.prediction is not None:
+            x = ", ".join(f"{v:g}" for v in NEW_SAMPLE[0])
+            lines.append(f"{r.name}: a new house, [lights, distance] = [{x}], scaled with the")
+            lines.append(f"  training mean and std, gets the predicted price {r.prediction:.4g}")
+    lines.append("|g2/g1| = |first gradient of w2 (distance)| / |first gradient of w1 (lights)|.")
+    return "\n".join(lines)
 
 
 def plot(results: list[Result], path: str) -> None:
-    """Loss curves of the experiments on a log scale (needs matplotlib: pip install -e '.[plot]')."""
+    """Loss curves of the experiments on a log scale, marking where a loss overflowed to inf and became
+    NaN (needs matplotlib: pip install 'tinygrad_norm[plot]')."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as e:
-        raise RuntimeError("--plot needs matplotlib: pip install -e '.[plot]'") from e
+        raise RuntimeError("--plot needs matplotlib: pip install 'tinygrad_norm[plot]'") from e
     fig, ax = plt.subplots(figsize=(8, 5))
     for r in results:
         ys = np.array(r.losses, dtype=np.float64)
-        ys[~np.isfinite(ys)] = np.nan
-        ax.plot(np.arange(1, len(ys) + 1), ys, label=f"{r.name} (lr {r.lr:g})")
+        finite = np.isfinite(ys)
+        epochs = np.arange(1, len(ys) + 1)
+        (curve,) = ax.plot(epochs[finite], ys[finite], label=f"{r.name} (lr {r.lr:g})")
+        top = ys[finite].max() if finite.any() else 1.0
+        for epoch, kind in ((r.first_inf, "inf"), (r.first_nan, "NaN")):
+            if epoch is not None:
+                ax.axvline(epoch, color=curve.get_color(), ls="--", lw=1)
+                ax.plot([epoch], [top], marker="x" if kind == "inf" else "o", color=curve.get_color(), ms=8)
+                ax.annotate(f"{r.name}: loss {kind} at epoch {epoch}", (epoch, top), textcoords="offset points",
+                            xytext=(5, -12 if kind == "inf" else -24), fontsize=8, color=curve.get_color())
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE loss")
