@@ -281,7 +281,7 @@ def test_regression_checkpoint_keeps_one_copy_of_the_statistics(tmp_path):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("magnitude", [1e-12, 1e-6, 1e-2, 1.0, 1e3, 1e6, 1e12])
+@pytest.mark.parametrize("magnitude", [1e-20, 1e-15, 1e-12, 1e-6, 1e-2, 1.0, 1e3, 1e6, 1e12])
 @pytest.mark.parametrize("offset", [0.0, 100.0])
 def test_constant_means_zero_spread_at_any_scale(dtype, magnitude, offset):
     """A feature in small (or large) units is scaled like any other; only a spread of zero, or one lost

@@ -262,7 +262,8 @@ def train(config: TrainingConfig | None = None, log=print) -> TrainingResult:
             + ("Normalize the features (--norm minmax or --norm standard)." if config.norm in ("none", "batch-minmax")
                else "Train longer or change the learning rate."))
     if dead:
-        log(f"WARNING: {dead} of {config.hidden_size} hidden ReLU units are dead (0 for every training row): they "
+        level = "WARNING" if 2 * dead > config.hidden_size else "note"
+        log(f"{level}: {dead} of {config.hidden_size} hidden ReLU units are dead (0 for every training row): they "
             "pass no gradient and never recover"
             + (". Unscaled inputs are the usual cause: --norm standard." if config.norm == "none" else "."))
     return result
