@@ -1,15 +1,23 @@
 """save/load of state dicts: an ``.npz`` of arrays plus a JSON description, never pickle.
 
-``save`` writes to a temporary file in the target's folder and renames it over
-the target, so an interrupted save leaves the previous file intact.
+``save`` writes to a temporary file in the target's folder, checks that it loads, and renames it
+over the target, so an interrupted or failed save leaves the previous file intact.
+
+``load`` trusts nothing in the file: it reads only the members the description names, checks
+each member's declared dtype and shape against the bytes it really holds before allocating
+anything, and turns every malformed, truncated or foreign file into a :class:`CheckpointError`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
+import struct
 import zipfile
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,64 +26,160 @@ import numpy as np
 from .tensor import Tensor
 
 FORMAT = "tinygrad_norm"
-VERSION = 1
+VERSION = 2  # 2: arrays stored as numbered members (a0, a1, ...); 1: members named by their key path
 _META_KEY = "__tinygrad_norm__"
+_MAX_DEPTH = 64  # nesting of the description: deeper is not a file we wrote
+_TMP_SUFFIX = ".tmp"
 
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, truncated, corrupt or not one of ours."""
 
 
-def _encode(obj: Any, arrays: dict[str, np.ndarray], path: str) -> Any:
+# ---- encoding ---------------------------------------------------------------------------------------------
+def _encode(obj: Any, arrays: list[np.ndarray], where: str, depth: int = 0) -> Any:
+    if depth > _MAX_DEPTH:
+        raise TypeError(f"save: {where} is nested more than {_MAX_DEPTH} levels deep")
     if isinstance(obj, Tensor):
-        arrays[path] = np.ascontiguousarray(obj.numpy())
-        return {"__tensor__": path}
+        arrays.append(np.ascontiguousarray(obj.numpy()))
+        return {"__tensor__": f"a{len(arrays) - 1}"}
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind not in "biuf":
-            raise TypeError(f"save: array at {path!r} has dtype {obj.dtype}; only numeric arrays can be saved")
-        arrays[path] = np.ascontiguousarray(obj)
-        return {"__array__": path}
+            raise TypeError(f"save: array at {where} has dtype {obj.dtype}; only numeric arrays can be saved")
+        arrays.append(np.ascontiguousarray(obj))
+        return {"__array__": f"a{len(arrays) - 1}"}
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():
-            if not isinstance(k, str) or "/" in k:
-                raise TypeError(f"save: dictionary keys must be strings without '/', got {k!r} in {path or 'root'}")
-            out[k] = _encode(v, arrays, f"{path}/{k}" if path else k)
+            if not isinstance(k, str):
+                raise TypeError(f"save: dictionary keys must be strings, got {k!r} in {where}")
+            out[k] = _encode(v, arrays, f"{where}[{k!r}]", depth + 1)
         return {"__dict__": out}
     if isinstance(obj, (list, tuple)):
-        return {"__list__": [_encode(v, arrays, f"{path}/{i}") for i, v in enumerate(obj)]}
+        return {"__list__": [_encode(v, arrays, f"{where}[{i}]", depth + 1) for i, v in enumerate(obj)]}
     if isinstance(obj, np.generic):
-        return obj.item()
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return {"__float__": repr(obj)}  # JSON has no inf/nan
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
-    raise TypeError(f"save: cannot store a {type(obj).__name__} at {path!r}; "
+    raise TypeError(f"save: cannot store a {type(obj).__name__} at {where}; "
                     "use tensors, arrays, numbers, strings, lists and dicts")
 
 
-def _decode(node: Any, arrays: Any, where: Path) -> Any:
-    if isinstance(node, dict):
-        if "__tensor__" in node:
-            return Tensor(arrays[node["__tensor__"]], dtype=arrays[node["__tensor__"]].dtype)
-        if "__array__" in node:
-            return arrays[node["__array__"]]
-        if "__dict__" in node:
-            return {k: _decode(v, arrays, where) for k, v in node["__dict__"].items()}
-        if "__list__" in node:
-            return [_decode(v, arrays, where) for v in node["__list__"]]
-        raise CheckpointError(f"{where}: unknown entry {sorted(node)} in the file's description")
-    return node
+# ---- decoding: every node checked, arrays read on demand ----------------------------------------------------
+class _Members:
+    """Reads named ``.npy`` members of an open zip file, validating each before allocating."""
+
+    def __init__(self, zf: zipfile.ZipFile, where: Path) -> None:
+        self.zf, self.where = zf, where
+        self.infos = {i.filename: i for i in zf.infolist()}
+
+    def read(self, name: str) -> np.ndarray:
+        info = self.infos.get(f"{name}.npy")
+        if info is None:
+            raise CheckpointError(f"{self.where}: its description names a missing array {name!r}")
+        if info.compress_type != zipfile.ZIP_STORED:  # what np.savez writes; a compressed member could be a bomb
+            raise CheckpointError(f"{self.where}: array {name!r} is compressed; this is not a file tinygrad_norm "
+                                  "wrote")
+        with self.zf.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise CheckpointError(f"{self.where}: array {name!r} has .npy format {version}")
+            if dtype.hasobject or dtype.kind not in "biuf":
+                raise CheckpointError(f"{self.where}: array {name!r} has dtype {dtype}; only numeric arrays load "
+                                      "(pickled objects never do)")
+            count = 1
+            for s in shape:
+                if not isinstance(s, int) or s < 0:
+                    raise CheckpointError(f"{self.where}: array {name!r} declares shape {shape}")
+                count *= s
+            nbytes = count * dtype.itemsize
+            held = info.file_size - f.tell()
+            if nbytes != held:
+                raise CheckpointError(f"{self.where}: array {name!r} declares shape {shape} ({nbytes} bytes) but "
+                                      f"holds {held} bytes")
+            buf = bytearray(nbytes)
+            if f.readinto(buf) != nbytes or f.read(1):  # reading to the end also checks the member's CRC
+                raise CheckpointError(f"{self.where}: array {name!r} is truncated")
+        arr = np.frombuffer(buf, dtype=dtype)
+        return arr.reshape(shape, order="F" if fortran else "C")
 
 
-def atomic_write(path: str | os.PathLike, write: Any, mode: str = "wb") -> Path:
+def _decode(node: Any, members: _Members, depth: int = 0) -> Any:
+    where = members.where
+    if depth > _MAX_DEPTH:
+        raise CheckpointError(f"{where}: its description is nested more than {_MAX_DEPTH} levels deep")
+    if node is None or isinstance(node, (bool, int, float, str)):
+        return node
+    if not isinstance(node, dict) or len(node) != 1:
+        raise CheckpointError(f"{where}: malformed entry in its description ({type(node).__name__})")
+    (kind, value), = node.items()
+    if kind in ("__tensor__", "__array__"):
+        if not isinstance(value, str):
+            raise CheckpointError(f"{where}: an array reference is {type(value).__name__}, not a name")
+        arr = members.read(value)
+        return Tensor(arr, dtype=arr.dtype) if kind == "__tensor__" else arr
+    if kind == "__dict__" and isinstance(value, dict):
+        return {k: _decode(v, members, depth + 1) for k, v in value.items()}
+    if kind == "__list__" and isinstance(value, list):
+        return [_decode(v, members, depth + 1) for v in value]
+    if kind == "__float__" and value in ("inf", "-inf", "nan"):
+        return float(value)
+    raise CheckpointError(f"{where}: unknown entry {kind!r} in its description")
+
+
+# ---- atomic writes -----------------------------------------------------------------------------------------
+def _sweep_stale_temps(folder: Path, name: str) -> None:
+    """Remove temporary files that an earlier, killed writer of ``name`` left (ours are named
+    ``.<name>.<pid>.<random>.tmp``; one whose pid is still running is left alone)."""
+    prefix = f".{name}."
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if not (entry.name.startswith(prefix) and entry.name.endswith(_TMP_SUFFIX)):
+            continue
+        pid = entry.name[len(prefix):-len(_TMP_SUFFIX)].split(".")[0]
+        if not pid.isdigit() or (int(pid) != os.getpid() and _alive(int(pid))):
+            continue
+        try:
+            os.unlink(entry.path)
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], Any], mode: str = "wb",
+                 verify: Callable[[Path], Any] | None = None) -> Path:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``.
 
-    The file gets the permissions a plain ``open`` would give (0666 less the umask); the folder is
-    synced after the rename so the new name survives a crash.
+    ``verify(temporary_path)``, if given, must succeed before the rename (a file that would not
+    load never replaces one that does). The file gets the permissions a plain ``open`` would give
+    (0666 less the umask); the folder is synced after the rename so the new name survives a crash.
+    Temporary files of earlier killed writers of the same name are removed.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory: cannot write a file there; remove it or choose another path")
     path.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_stale_temps(path.parent, path.name)
     while True:
-        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             break
@@ -86,6 +190,8 @@ def atomic_write(path: str | os.PathLike, write: Any, mode: str = "wb") -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if verify is not None:
+            verify(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -108,42 +214,63 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+# ---- the public API -------------------------------------------------------------------------------------
 def save(obj: Any, path: str | os.PathLike) -> Path:
-    """Save a (nested) state dict of tensors, arrays, numbers and strings to ``path`` (.npz), atomically."""
-    arrays: dict[str, np.ndarray] = {}
-    tree = _encode(obj, arrays, "")
+    """Save a (nested) state dict of tensors, arrays, numbers and strings to ``path`` (.npz), atomically.
+
+    Any string can be a key; the saved file is loaded back before it replaces ``path``.
+    """
+    arrays: list[np.ndarray] = []
+    tree = _encode(obj, arrays, "the saved object")
     meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
-    arrays[_META_KEY] = np.frombuffer(meta.encode(), dtype=np.uint8)
-    return atomic_write(path, lambda f: np.savez(f, **arrays))
+    members = {f"a{i}": a for i, a in enumerate(arrays)}
+    members[_META_KEY] = np.frombuffer(meta.encode(), dtype=np.uint8)
+
+    def write(f):
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
+            for name, arr in members.items():
+                with zf.open(f"{name}.npy", "w", force_zip64=arr.nbytes > 2**30) as member:
+                    np.lib.format.write_array(member, arr, allow_pickle=False)
+
+    return atomic_write(path, write, verify=load)
 
 
 def load(path: str | os.PathLike) -> Any:
     """Load what :func:`save` wrote. Tensors come back on the CPU.
 
-    Raises FileNotFoundError if there is no file and CheckpointError if it is
-    truncated, corrupt or not a tinygrad_norm file. Pickled data is never loaded.
+    Raises FileNotFoundError if there is no file and CheckpointError if it is truncated, corrupt,
+    crafted or not a tinygrad_norm file. Pickled data is never loaded.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory, not a checkpoint file")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: check the path, or train first to create it")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if _META_KEY not in z.files:
-                raise CheckpointError(f"{path} is an .npz file but not a tinygrad_norm checkpoint "
+        with zipfile.ZipFile(path) as zf:
+            members = _Members(zf, path)
+            if f"{_META_KEY}.npy" not in members.infos:
+                raise CheckpointError(f"{path} is an .npz/zip file but not a tinygrad_norm checkpoint "
                                       "(it has no description entry)")
-            meta = json.loads(bytes(z[_META_KEY]).decode())
-            if meta.get("format") != FORMAT:
+            raw = members.read(_META_KEY)
+            if raw.dtype != np.uint8 or raw.ndim != 1:
+                raise CheckpointError(f"{path}: its description entry is not text")
+            meta = json.loads(raw.tobytes().decode())
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
                 raise CheckpointError(f"{path} is not a tinygrad_norm checkpoint")
-            if meta.get("version", 0) > VERSION:
-                raise CheckpointError(f"{path} was written by a newer tinygrad_norm (format version "
-                                      f"{meta['version']}); upgrade to read it")
-            arrays = {k: z[k] for k in z.files if k != _META_KEY}
+            version = meta.get("version")
+            if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+                raise CheckpointError(f"{path}: its format version is {version!r}, not a positive integer")
+            if version > VERSION:
+                raise CheckpointError(f"{path} was written by a newer tinygrad_norm (format version {version}); "
+                                      "upgrade to read it")
+            if "tree" not in meta:
+                raise CheckpointError(f"{path}: its description has no content")
+            return _decode(meta["tree"], members)
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path} is truncated or corrupt ({type(e).__name__}: {e}); "
-                              "re-create it (e.g. train again) or restore a copy") from e
-    try:
-        return _decode(meta["tree"], arrays, path)
-    except KeyError as e:
-        raise CheckpointError(f"{path}: its description names a missing array {e}") from e
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, UnicodeDecodeError,
+            NotImplementedError, RecursionError, RuntimeError, struct.error, zlib.error, OverflowError,
+            MemoryError) as e:
+        raise CheckpointError(f"{path} is truncated or corrupt ({type(e).__name__}: {str(e)[:200]}); "
+                              "re-create it (e.g. train again) or restore a copy") from None
