@@ -150,7 +150,7 @@ def test_nan_and_inf_in_fit_data_name_the_features_and_counts():
 
 def test_bad_input_errors():
     n = Normalizer("standard")
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(tn.NotFittedError, match="not fitted"):
         n.transform(np.ones((2, 2)))
     with pytest.raises(ValueError, match="unknown normalization method"):
         Normalizer("zscore")

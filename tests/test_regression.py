@@ -70,7 +70,8 @@ def test_train_then_infer_end_to_end(small_csv, tmp_path):
     lines = []
     result = train(fast_config(small_csv, tmp_path, num_epochs=8, learning_rate=1e-2), log=lines.append)
     art = tmp_path / "artifacts"
-    assert {p.name for p in art.iterdir()} == {"model.npz", "metrics.csv"}
+    assert {p.name for p in art.iterdir()} == {"model.npz", "metrics.csv", "checkpoints", ".lock"}
+    assert [p.name for p in (art / "checkpoints").iterdir()] == ["epoch-8.npz"]  # only the latest is kept
     metrics = np.loadtxt(art / "metrics.csv", delimiter=",", skiprows=1)
     np.testing.assert_allclose(metrics[:, 2], result.valid_losses)
     np.testing.assert_allclose(metrics[:, 1], result.train_losses)
@@ -164,9 +165,10 @@ def test_divergence_stops_training_naming_the_epoch(tmp_path):
     data = tn.datasets.convert_statlib(raw_statlib(300))
     data[:, 4] *= 1e33  # Population: still a float32, but its square overflows
     csv = tn.datasets.write_csv(tmp_path / "huge.csv", data)
-    with pytest.raises(DivergenceError, match="became inf/NaN at epoch 1.*--norm.*Nothing was written"):
+    with pytest.raises(DivergenceError, match="became inf/NaN at epoch 1.*--norm.*Nothing was published"):
         train(fast_config(csv, tmp_path, norm="none"), log=lambda *_: None)
-    assert not (tmp_path / "artifacts").exists()
+    art = tmp_path / "artifacts"
+    assert not (art / "model.npz").exists() and not list((art / "checkpoints").glob("*"))
     # the same data trains with the normalizer fitted on it
     train(fast_config(csv, tmp_path, norm="standard", num_epochs=1), log=lambda *_: None)
     data[:, 4] *= 1e10
@@ -191,7 +193,8 @@ def test_missing_and_corrupt_artifacts(small_csv, tmp_path):
 def test_interrupted_training_keeps_the_previous_artifacts(small_csv, tmp_path, monkeypatch):
     cfg = fast_config(small_csv, tmp_path, num_epochs=2)
     train(cfg, log=lambda *_: None)
-    before = {p.name: p.read_bytes() for p in (tmp_path / "artifacts").iterdir()}
+    published = ("model.npz", "metrics.csv")
+    before = {name: (tmp_path / "artifacts" / name).read_bytes() for name in published}
     from tinygrad_norm.examples.simple_regression import training
 
     def crash(*a, **k):
@@ -200,7 +203,7 @@ def test_interrupted_training_keeps_the_previous_artifacts(small_csv, tmp_path, 
     monkeypatch.setattr(training, "evaluate", crash)  # interrupted during the first epoch
     with pytest.raises(KeyboardInterrupt):
         train(fast_config(small_csv, tmp_path, num_epochs=2, norm="standard"), log=lambda *_: None)
-    assert {p.name: p.read_bytes() for p in (tmp_path / "artifacts").iterdir()} == before
+    assert {name: (tmp_path / "artifacts" / name).read_bytes() for name in published} == before
     load_checkpoint(tmp_path / "artifacts")
 
 
@@ -301,3 +304,87 @@ def test_cli_compare_on_the_shipped_data(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "| standard | sgd" in out.replace("  ", " ").replace("  ", " ") or "standard" in out
     assert "epoch 1" in out  # none/sgd at lr 5e-3 overflows in its first epoch
+
+
+# ---- reliability: resume, one run per folder, folders that cannot be written -----------------------------
+def _params(model):
+    return {k: v.numpy().copy() for k, v in model.state_dict().items() if isinstance(v, tn.Tensor)}
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_three_epochs_then_resume_two_equals_five_bit_for_bit(small_csv, tmp_path, optimizer):
+    whole = train(fast_config(small_csv, tmp_path / "a", num_epochs=5, optimizer=optimizer), log=lambda *_: None)
+    first = fast_config(small_csv, tmp_path / "b", num_epochs=3, optimizer=optimizer)
+    train(first, log=lambda *_: None)
+    resumed = train(fast_config(small_csv, tmp_path / "b", num_epochs=5, optimizer=optimizer), log=lambda *_: None,
+                    resume=True)
+    assert resumed.valid_losses == whole.valid_losses and resumed.train_losses == whole.train_losses
+    for k, v in _params(whole.model).items():
+        np.testing.assert_array_equal(_params(resumed.model)[k], v)
+    assert (tmp_path / "a" / "artifacts" / "metrics.csv").read_bytes() == \
+        (tmp_path / "b" / "artifacts" / "metrics.csv").read_bytes()
+
+
+def test_an_interrupted_run_resumes_from_its_last_epoch(small_csv, tmp_path, monkeypatch):
+    from tinygrad_norm.examples.simple_regression import training
+
+    whole = train(fast_config(small_csv, tmp_path / "a", num_epochs=4), log=lambda *_: None)
+    real = training._save_epoch
+
+    def killed_after_two(out_dir, result, run):
+        real(out_dir, result, run)
+        if len(result.valid_losses) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_save_epoch", killed_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        train(fast_config(small_csv, tmp_path / "b", num_epochs=4), log=lambda *_: None)
+    monkeypatch.undo()
+    art = tmp_path / "b" / "artifacts"
+    assert not (art / "model.npz").exists()  # nothing half-trained was published
+    resumed = train(fast_config(small_csv, tmp_path / "b", num_epochs=4), log=lambda *_: None, resume=True)
+    assert resumed.valid_losses == whole.valid_losses
+    with pytest.raises(ValueError, match="--resume: the interrupted run used other settings: norm"):
+        train(fast_config(small_csv, tmp_path / "b", num_epochs=6, norm="standard"), log=lambda *_: None,
+              resume=True)
+    with pytest.raises(FileNotFoundError, match="--resume: no epoch checkpoint"):
+        train(fast_config(small_csv, tmp_path / "c", num_epochs=2), log=lambda *_: None, resume=True)
+
+
+def test_a_second_run_into_the_same_folder_is_refused(small_csv, tmp_path):
+    import fcntl
+    import os
+
+    art = tmp_path / "artifacts"
+    art.mkdir()
+    fd = os.open(art / ".lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.write(fd, b"4242\n")
+    try:
+        with pytest.raises(RuntimeError, match=r"another training run \(pid 4242\) is writing to"):
+            train(fast_config(small_csv, tmp_path), log=lambda *_: None)
+    finally:
+        os.close(fd)
+    train(fast_config(small_csv, tmp_path, num_epochs=1), log=lambda *_: None)  # free again
+
+
+def test_folders_that_cannot_hold_the_artifacts_fail_before_training(small_csv, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert cli.main(["train", "--data", str(small_csv), "--artifact-dir", str(tmp_path / "file")]) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err
+    (tmp_path / "art" / "model.npz").mkdir(parents=True)
+    assert cli.main(["train", "--data", str(small_csv), "--artifact-dir", str(tmp_path / "art")]) == 2
+    err = capsys.readouterr().err
+    assert "model.npz is a directory" in err and "Traceback" not in err
+
+
+def test_output_piped_into_head_does_not_stop_training(small_csv, tmp_path):
+    import subprocess
+    import sys
+
+    art = tmp_path / "piped"
+    cmd = (f"{sys.executable} -m tinygrad_norm train --data {small_csv} --epochs 3 --verbose --artifact-dir {art} "
+           "| head -n 1")
+    proc = subprocess.run(["bash", "-c", f"set -o pipefail; {cmd}"], capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+    assert (art / "model.npz").is_file()  # training went on and published its artifacts

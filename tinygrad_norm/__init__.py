@@ -5,11 +5,27 @@ whether gradient descent works.
     x = tn.Tensor([[1.0, 2.0]], requires_grad=True)
 """
 
-from . import datasets, experiments, nn, optim, serialization
+from . import datasets, errors, experiments, nn, optim, serialization
 from ._backend import DEVICES, cuda_available, get_backend
-from .diagnose import DivergenceError, diagnose
+from .diagnose import diagnose
+from .errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    ArtifactError,
+    AxisError,
+    CheckpointError,
+    DataError,
+    DeviceError,
+    DivergenceError,
+    DTypeError,
+    GraphError,
+    MissingDependencyError,
+    NotFittedError,
+    ShapeError,
+    TinygradNormError,
+)
 from .normalize import Normalizer, NormalizerWarning, standardize
-from .serialization import CheckpointError, load, save
+from .serialization import load, save
 from .tensor import (
     Tensor,
     arange,
@@ -37,6 +53,8 @@ from .tensor import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArgumentError", "ArgumentTypeError", "ArtifactError", "AxisError", "DataError", "DeviceError", "DTypeError",
+    "GraphError", "MissingDependencyError", "NotFittedError", "ShapeError", "TinygradNormError", "errors",
     "DEVICES", "CheckpointError", "datasets", "get_backend", "serialization",
     "DivergenceError", "Normalizer", "NormalizerWarning", "Tensor", "diagnose",
     "experiments", "standardize", "arange", "bool_", "cat", "concatenate", "cuda_available",

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import DeviceError
+
 DEFAULT_DTYPE = np.dtype(np.float32)
 
 
@@ -94,7 +96,7 @@ def get_backend(device: str | Backend) -> Backend:
     if backend is not None:
         return backend
     if not isinstance(device, str) or device not in DEVICES:
-        raise ValueError(f"unknown device {device!r}; available devices: {', '.join(DEVICES)}")
+        raise DeviceError(f"unknown device {device!r}; available devices: {', '.join(DEVICES)}")
     if device == "cpu":
         from ._cpu import NumpyBackend
         backend = NumpyBackend()

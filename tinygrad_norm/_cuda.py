@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 
 from ._backend import DEFAULT_DTYPE, Backend
+from .errors import DeviceError, DTypeError, ShapeError
 
 try:
     import cupy as cp
     import cupyx
 except ImportError as e:  # pragma: no cover - exercised only where CuPy is missing
-    raise RuntimeError("device 'cuda' needs CuPy and an NVIDIA GPU: pip install 'tinygrad_norm[cuda12]' (CUDA 12) "
+    raise DeviceError("device 'cuda' needs CuPy and an NVIDIA GPU: pip install 'tinygrad_norm[cuda12]' (CUDA 12) "
                        f"or 'tinygrad_norm[cuda13]' (CUDA 13). ({e})") from e
 
 _THREADS = 256
@@ -42,7 +43,7 @@ def _kernel(file: str, name: str, dtype: np.dtype):
 def _check_float(*arrays: Any) -> np.dtype:
     dt = arrays[0].dtype
     if dt not in _SUFFIX or any(a.dtype != dt for a in arrays):
-        raise TypeError(f"CUDA kernels take float32 or float64 arrays of one dtype, got {[a.dtype for a in arrays]}")
+        raise DTypeError(f"CUDA kernels take float32 or float64 arrays of one dtype, got {[a.dtype for a in arrays]}")
     return dt
 
 
@@ -54,9 +55,9 @@ class CupyBackend(Backend):
         try:
             count = cp.cuda.runtime.getDeviceCount()
         except cp.cuda.runtime.CUDARuntimeError as e:
-            raise RuntimeError(f"device 'cuda': CuPy is installed but no usable NVIDIA GPU or driver ({e})") from e
+            raise DeviceError(f"device 'cuda': CuPy is installed but no usable NVIDIA GPU or driver ({e})") from e
         if count == 0:
-            raise RuntimeError("device 'cuda': CuPy is installed but no NVIDIA GPU was found")
+            raise DeviceError("device 'cuda': CuPy is installed but no NVIDIA GPU was found")
         self._sms = cp.cuda.Device().attributes["MultiProcessorCount"]
 
     def _grid(self, n: int) -> tuple[int]:
@@ -164,7 +165,7 @@ class CupyBackend(Backend):
         if out is None:
             out = cp.empty_like(x)
         elif not out.flags.c_contiguous or out.shape != x.shape or out.dtype != dt:
-            raise ValueError("out must be a C-contiguous array of the input's shape and dtype")
+            raise ShapeError("out must be a C-contiguous array of the input's shape and dtype")
         null = np.uint64(0)
         args_tail = (shift, scale, offset if offset is not None else null)
         if dt == np.float32 and d % 4 == 0 and x.data.ptr % 16 == 0 and out.data.ptr % 16 == 0:

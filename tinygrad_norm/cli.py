@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 from . import __version__
+from .errors import ArgumentError, TinygradNormError
 from .examples.simple_regression import cli as regression_cli
 
 
@@ -32,7 +33,7 @@ def _diagnose(args: argparse.Namespace) -> int:
     names, data = read_csv(args.data)
     if args.target:
         if args.target not in names:
-            raise ValueError(f"--target {args.target!r} is not a column of {args.data}; columns: {names}")
+            raise ArgumentError(f"--target {args.target!r} is not a column of {args.data}; columns: {names}")
         keep = [i for i, n in enumerate(names) if n != args.target]
         names, data = [names[i] for i in keep], data[:, keep]
     print(diagnose(data, feature_names=names))
@@ -76,10 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        hint = "; `tinygrad-norm train --resume` continues from the last finished epoch" if args.command == "train" \
+            else ""
+        print(f"interrupted{hint}", file=sys.stderr)
         return 130
-    except (ValueError, RuntimeError, FileNotFoundError, KeyError, TypeError) as e:
-        # errors of ours say what was wrong and what to do: show them without a traceback
+    except (TinygradNormError, OSError) as e:
+        # our errors and the file system's say what was wrong and what to do: one line, no traceback.
+        # Anything else is a bug and keeps its traceback.
         print(f"error: {e}", file=sys.stderr)
         return 2
 

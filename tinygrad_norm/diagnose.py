@@ -16,13 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ArgumentError, DivergenceError, ShapeError
 from .normalize import _as_2d
 
 WARN_RATIO = 100.0
-
-
-class DivergenceError(RuntimeError):
-    """Training produced an inf/NaN loss."""
 
 
 def check_finite_loss(loss: float, epoch: int, what: str = "loss", hint: str | None = None) -> None:
@@ -77,11 +74,11 @@ def diagnose(x: Any, feature_names: Sequence[str] | None = None) -> Diagnosis:
     d = arr.shape[1]
     names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(d)]
     if len(names) != d:
-        raise ValueError(f"diagnose: {len(names)} feature names for {d} features")
+        raise ShapeError(f"diagnose: {len(names)} feature names for {d} features")
     if not (np.isfinite(mean).all() and np.isfinite(lo).all() and np.isfinite(hi).all()):
         bad = backend.to_numpy(backend.xp.count_nonzero(~backend.xp.isfinite(arr), axis=0))
         cols = ", ".join(f"{names[j]}: {int(bad[j])}" for j in np.flatnonzero(bad))
-        raise ValueError(f"diagnose: data contains NaN/inf values ({cols}); drop or impute them first")
+        raise ArgumentError(f"diagnose: data contains NaN/inf values ({cols}); drop or impute them first")
     std = np.sqrt(m2 / max(n - 1, 1))
     rms = np.sqrt(m2 / n + mean * mean)
     feats = [FeatureStats(names[j], float(mean[j]), float(std[j]), float(lo[j]), float(hi[j]), float(rms[j]))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import nn, optim
+from .errors import ArgumentError, MissingDependencyError
 from .normalize import Normalizer
 from .tensor import Tensor
 
@@ -80,12 +81,12 @@ class Result:
 def run_experiment(name: str, lr: float | None = None, epochs: int | None = None, verbose: bool = False,
                    log=print) -> Result:
     if name not in SPECS:
-        raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(SPECS)}")
+        raise ArgumentError(f"unknown experiment {name!r}; choose from {', '.join(SPECS)}")
     spec = SPECS[name]
     lr = spec.lr if lr is None else lr
     epochs = spec.epochs if epochs is None else epochs
     if not isinstance(epochs, int) or epochs < 1 or not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"--epochs must be an integer >= 1 and --lr a finite number > 0, got epochs={epochs}, "
+        raise ArgumentError(f"--epochs must be an integer >= 1 and --lr a finite number > 0, got epochs={epochs}, "
                          f"lr={lr}")
     res = Result(name, lr, epochs)
     x = INPUTS
@@ -166,7 +167,7 @@ def plot(results: list[Result], path: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as e:
-        raise RuntimeError("--plot needs matplotlib: pip install 'tinygrad_norm[plot]'") from e
+        raise MissingDependencyError("--plot needs matplotlib: pip install 'tinygrad_norm[plot]'") from e
     fig, ax = plt.subplots(figsize=(8, 5))
     for r in results:
         ys = np.array(r.losses, dtype=np.float64)

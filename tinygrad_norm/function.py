@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import Backend
+from .errors import ArgumentError, AxisError, ShapeError
 from .tensor import Tensor, _GradMode
 
 _new = object.__new__
@@ -161,9 +162,9 @@ class MatMul(Function):
 
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
-            raise ValueError("matmul needs tensors with at least one dimension; use * for scalars")
+            raise ShapeError("matmul needs tensors with at least one dimension; use * for scalars")
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
-            raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} are not aligned "
+            raise ShapeError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} are not aligned "
                              f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else 0]})")
         self.saved = (a, b)
         return a @ b
@@ -330,7 +331,7 @@ def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     for a in axes:
         if not -ndim <= a < ndim:
-            raise IndexError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+            raise AxisError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
     return tuple(sorted(int(a) % ndim for a in axes))
 
 
@@ -374,7 +375,7 @@ class _Extremum(Function):
     def forward(self, x, axis, keepdims):
         axes = _axes(axis, x.ndim)
         if x.size == 0:
-            raise ValueError(f"{self._reduce}() of an empty tensor")
+            raise ArgumentError(f"{self._reduce}() of an empty tensor")
         out = getattr(x, self._reduce)(axis=axes, keepdims=True)
         self.saved = (x, out, axes)
         return out if keepdims else out.reshape([s for i, s in enumerate(x.shape) if i not in axes])
@@ -405,7 +406,7 @@ class Var(Function):
         for a in axes:
             n *= x.shape[a]
         if n - ddof <= 0:
-            raise ValueError(f"var/std over {n} element(s) with ddof={ddof} divides by {n - ddof}; "
+            raise ArgumentError(f"var/std over {n} element(s) with ddof={ddof} divides by {n - ddof}; "
                              "use more elements or a smaller ddof")
         mean = x.mean(axis=axes, keepdims=True)
         centered = x - mean
@@ -427,7 +428,7 @@ class Reshape(Function):
         try:
             return x.reshape(shape)
         except ValueError:
-            raise ValueError(f"cannot reshape a tensor of shape {tuple(x.shape)} ({x.size} elements) "
+            raise ShapeError(f"cannot reshape a tensor of shape {tuple(x.shape)} ({x.size} elements) "
                              f"into shape {tuple(shape)}") from None
 
     def backward(self, g):
@@ -439,7 +440,7 @@ class Transpose(Function):
 
     def forward(self, x, axes):
         if axes is not None and sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
-            raise ValueError(f"transpose axes {axes} are not a permutation of a {x.ndim}-d tensor's axes")
+            raise ArgumentError(f"transpose axes {axes} are not a permutation of a {x.ndim}-d tensor's axes")
         self.saved = axes
         return x.transpose(axes)
 
@@ -469,12 +470,12 @@ class Concatenate(Function):
 
     def forward(self, *arrays, axis):
         if arrays[0].ndim == 0:
-            raise ValueError("cannot concatenate 0-d tensors; use stack()")
+            raise ShapeError("cannot concatenate 0-d tensors; use stack()")
         axis = _axes(axis, arrays[0].ndim)[0]
         try:
             out = self.xp.concatenate(arrays, axis=axis)
         except ValueError:
-            raise ValueError(f"concatenate along axis {axis}: shapes {[tuple(a.shape) for a in arrays]} "
+            raise ShapeError(f"concatenate along axis {axis}: shapes {[tuple(a.shape) for a in arrays]} "
                              "must match except on that axis") from None
         self.saved = (axis, [a.shape[axis] for a in arrays])
         return out
@@ -494,10 +495,10 @@ class Linear(Function):
 
     def forward(self, x, w, b=None):
         if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
-            raise ValueError(f"linear: input of shape {tuple(x.shape)} does not fit a weight of shape "
+            raise ShapeError(f"linear: input of shape {tuple(x.shape)} does not fit a weight of shape "
                              f"{tuple(w.shape)} (the input's last dimension must be {w.shape[-1]})")
         if b is not None and b.shape != (w.shape[0],):
-            raise ValueError(f"linear: bias of shape {tuple(b.shape)} does not fit a weight of shape "
+            raise ShapeError(f"linear: bias of shape {tuple(b.shape)} does not fit a weight of shape "
                              f"{tuple(w.shape)}; expected ({w.shape[0]},)")
         x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
         out = x2 @ w.T
@@ -523,7 +524,7 @@ class MSELoss(Function):
 
     def forward(self, pred, target, reduction):
         if pred.shape != target.shape:
-            raise ValueError(f"mse_loss: prediction shape {tuple(pred.shape)} differs from target shape "
+            raise ShapeError(f"mse_loss: prediction shape {tuple(pred.shape)} differs from target shape "
                              f"{tuple(target.shape)}; broadcasting them (e.g. (N,) against (N, 1)) silently "
                              "compares every prediction with every target, so reshape one to match")
         loss, dpred = self.backend.mse(pred, target, reduction)

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._backend import DEFAULT_DTYPE, Backend, chan_merge, get_backend
+from .errors import ArgumentError, ArgumentTypeError, DTypeError, NotFittedError, ShapeError
 from .function import Affine
 from .tensor import Tensor
 
@@ -48,14 +49,14 @@ def _as_2d(x: Any, what: str) -> _Input:
         try:
             arr = np.asarray(x)
         except (ValueError, TypeError) as e:
-            raise TypeError(f"{what}: input is not a rectangular numeric array ({e})") from None
+            raise DTypeError(f"{what}: input is not a rectangular numeric array ({e})") from None
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{what}: input must be numeric, got dtype {arr.dtype}; convert text columns first")
+        raise DTypeError(f"{what}: input must be numeric, got dtype {arr.dtype}; convert text columns first")
     if arr.ndim != 2:
         hint = " (use x.reshape(-1, 1) for a single feature)" if arr.ndim == 1 else ""
-        raise ValueError(f"{what}: expected a 2-D array (rows, features), got shape {tuple(arr.shape)}{hint}")
+        raise ShapeError(f"{what}: expected a 2-D array (rows, features), got shape {tuple(arr.shape)}{hint}")
     if arr.shape[0] == 0:
-        raise ValueError(f"{what}: input is empty (0 rows)")
+        raise ArgumentError(f"{what}: input is empty (0 rows)")
     was_float = arr.dtype.kind == "f"
     if not was_float:
         # integers and bools are fitted and applied in float64 (exact up to 2**53: float32 would round
@@ -86,15 +87,15 @@ class Normalizer:
                  feature_range: tuple[float, float] = (0.0, 1.0), clip: bool = False,
                  feature_names: Sequence[str] | None = None) -> None:
         if method not in METHODS:
-            raise ValueError(f"unknown normalization method {method!r}; choose one of {', '.join(METHODS)}")
+            raise ArgumentError(f"unknown normalization method {method!r}; choose one of {', '.join(METHODS)}")
         if isinstance(ddof, bool) or not isinstance(ddof, (int, np.integer)) or ddof < 0:
-            raise ValueError(f"ddof must be a non-negative integer, got {ddof!r}")
+            raise ArgumentError(f"ddof must be a non-negative integer, got {ddof!r}")
         try:
             low, high = (float(v) for v in feature_range)
         except (TypeError, ValueError):
-            raise ValueError(f"feature_range must be two numbers (low, high), got {feature_range!r}") from None
+            raise ArgumentError(f"feature_range must be two numbers (low, high), got {feature_range!r}") from None
         if not (np.isfinite(low) and np.isfinite(high) and low < high):
-            raise ValueError(f"feature_range must be finite (low, high) with low < high, got {feature_range!r}")
+            raise ArgumentError(f"feature_range must be finite (low, high) with low < high, got {feature_range!r}")
         unused = []
         if method != "standard":
             unused += [f"{k}={v!r}" for k, v, default in (("ddof", ddof, 1), ("with_mean", with_mean, True),
@@ -104,7 +105,7 @@ class Normalizer:
         if method == "standard" and clip:
             unused.append("clip=True (standardized values have no bounds to clip to; use minmax or maxabs)")
         if unused:
-            raise ValueError(f"Normalizer({method!r}) does not use {', '.join(unused)}: remove the option or "
+            raise ArgumentError(f"Normalizer({method!r}) does not use {', '.join(unused)}: remove the option or "
                              "choose the method that uses it")
         self.method = method
         self.ddof = int(ddof)
@@ -134,20 +135,21 @@ class Normalizer:
         if isinstance(data, (np.ndarray, Tensor, list)) or hasattr(data, "__cuda_array_interface__"):
             return self.partial_fit(data)
         if not isinstance(data, Iterable):
-            raise TypeError(f"fit() takes an array, a Tensor or an iterable of chunks, got {type(data).__name__}")
+            raise ArgumentTypeError(f"fit() takes an array, a Tensor or an iterable of chunks, got "
+                                    f"{type(data).__name__}")
         for chunk in data:
             self.partial_fit(chunk[0] if isinstance(chunk, tuple) else chunk)
         if not self.is_fitted:
-            raise ValueError("fit(): the iterable gave no chunks")
+            raise ArgumentError("fit(): the iterable gave no chunks")
         return self
 
     def partial_fit(self, chunk: Any) -> Normalizer:
         """Update the statistics with one more chunk of rows (any number of chunks, any sizes)."""
         x, backend, _, _ = _as_2d(chunk, "partial_fit")
         if self.n_features is not None and x.shape[1] != self.n_features:
-            raise ValueError(f"partial_fit: chunk has {x.shape[1]} features, earlier chunks had {self.n_features}")
+            raise ShapeError(f"partial_fit: chunk has {x.shape[1]} features, earlier chunks had {self.n_features}")
         if self.feature_names is not None and len(self.feature_names) != x.shape[1]:
-            raise ValueError(f"partial_fit: {len(self.feature_names)} feature names for {x.shape[1]} features")
+            raise ShapeError(f"partial_fit: {len(self.feature_names)} feature names for {x.shape[1]} features")
         if self.method == "standard":
             n, mean, m2 = backend.column_moments(x)
             self._check_finite(x, backend, mean, m2)
@@ -171,16 +173,16 @@ class Normalizer:
         xp = backend.xp
         bad = backend.to_numpy(xp.count_nonzero(~xp.isfinite(x), axis=0))
         if not bad.any():
-            raise ValueError("statistics overflowed: the data's values are too large for their dtype; "
+            raise ArgumentError("statistics overflowed: the data's values are too large for their dtype; "
                              "convert to float64 first")
         cols = ", ".join(f"feature {self._name(j)}: {int(bad[j])}" for j in np.flatnonzero(bad))
-        raise ValueError(f"fit data contains {int(bad.sum())} NaN/inf value(s) ({cols}); "
+        raise ArgumentError(f"fit data contains {int(bad.sum())} NaN/inf value(s) ({cols}); "
                          "drop or impute them before fitting")
 
     # ---- fitted statistics ----------------------------------------------------------
     def _require_fitted(self, what: str) -> None:
         if not self.is_fitted:
-            raise RuntimeError(f"{what}: this Normalizer is not fitted yet; call fit(X_train) first")
+            raise NotFittedError(f"{what}: this Normalizer is not fitted yet; call fit(X_train) first")
 
     @property
     def mean(self) -> np.ndarray | None:
@@ -191,7 +193,7 @@ class Normalizer:
         if self._m2 is None:
             return None
         if self.count - self.ddof <= 0:
-            raise ValueError(f"variance with ddof={self.ddof} needs more than {self.ddof} row(s); "
+            raise ArgumentError(f"variance with ddof={self.ddof} needs more than {self.ddof} row(s); "
                              f"fitted on {self.count}")
         return self._m2 / (self.count - self.ddof)
 
@@ -269,7 +271,7 @@ class Normalizer:
     # ---- applying ---------------------------------------------------------------
     def _check_features(self, x: Any, what: str) -> None:
         if x.shape[1] != self.n_features:
-            raise ValueError(f"{what}: input has {x.shape[1]} features, the normalizer was fitted on "
+            raise ShapeError(f"{what}: input has {x.shape[1]} features, the normalizer was fitted on "
                              f"{self.n_features}")
 
     def transform(self, x: Any, out: Any = None) -> Any:
@@ -299,14 +301,14 @@ class Normalizer:
         from_int = not was_float
         if is_tensor:
             if out is not None:
-                raise TypeError(f"{what}: out= is for arrays; a Tensor input gives a new Tensor (for a "
+                raise ArgumentTypeError(f"{what}: out= is for arrays; a Tensor input gives a new Tensor (for a "
                                 "differentiable result). Pass x.numpy() to write into an array")
             src = x if not from_int else Tensor._make(arr, backend)
             res = Affine.apply(src, shift=shift, scale=scale, offset=offset, clip=clip, inverse=inverse)
             return res.astype(DEFAULT_DTYPE) if from_int else res
         want = DEFAULT_DTYPE if from_int else arr.dtype
         if out is not None and (out.shape != arr.shape or out.dtype != want):
-            raise ValueError(f"{what}: out has shape {out.shape} / dtype {out.dtype}, needs {arr.shape} / {want}")
+            raise ShapeError(f"{what}: out has shape {out.shape} / dtype {out.dtype}, needs {arr.shape} / {want}")
         res = backend.affine_apply(arr, shift, scale, offset, out=None if from_int else out, inverse=inverse)
         if clip is not None:
             backend.xp.clip(res, clip[0], clip[1], out=res)
@@ -342,42 +344,44 @@ class Normalizer:
     def from_state_dict(cls, state: Any) -> Normalizer:
         """A normalizer rebuilt from :meth:`state_dict`; a ValueError saying what is wrong otherwise."""
         if not isinstance(state, dict) or not isinstance(state.get("config"), dict):
-            raise ValueError("normalizer state must be a dict with a 'config' dict (what state_dict() returns)")
+            raise ArgumentError("normalizer state must be a dict with a 'config' dict (what state_dict() returns)")
         cfg = dict(state["config"])
         unknown = set(cfg) - set(_CONFIG_KEYS)
         if unknown or "method" not in cfg:
-            raise ValueError(f"normalizer config has unknown keys {sorted(unknown)} or no method")
+            raise ArgumentError(f"normalizer config has unknown keys {sorted(unknown)} or no method")
         if cfg.get("feature_names") is not None and (not isinstance(cfg["feature_names"], list) or not all(
                 isinstance(n, str) for n in cfg["feature_names"])):
-            raise ValueError("normalizer config: feature_names must be a list of strings")
+            raise ArgumentError("normalizer config: feature_names must be a list of strings")
         for key in ("with_mean", "with_std", "clip"):
             if key in cfg and not isinstance(cfg[key], bool):
-                raise ValueError(f"normalizer config: {key} must be true or false, got {cfg[key]!r}")
+                raise ArgumentError(f"normalizer config: {key} must be true or false, got {cfg[key]!r}")
         try:
             norm = cls(**cfg)
         except TypeError as e:
-            raise ValueError(f"normalizer config is invalid: {e}") from None
+            raise ArgumentError(f"normalizer config is invalid: {e}") from None
         count = state.get("count")
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-            raise ValueError(f"normalizer state: count must be a positive integer, got {count!r}")
+            raise ArgumentError(f"normalizer state: count must be a positive integer, got {count!r}")
         arrays = {}
         for key in _STATS[norm.method]:
             value = state.get(key)
             if isinstance(value, Tensor):
                 value = value.numpy()
             if not isinstance(value, np.ndarray) or value.ndim != 1 or value.dtype.kind not in "iuf":
-                raise ValueError(f"normalizer state: {key!r} must be a 1-D numeric array, got {type(value).__name__}")
+                raise ArgumentError(f"normalizer state: {key!r} must be a 1-D numeric array, got "
+                                    f"{type(value).__name__}")
             arrays[key] = value.astype(np.float64)
         shapes = {a.shape for a in arrays.values()}
         d = next(iter(shapes))[0]
         if len(shapes) != 1 or d == 0 or state.get("n_features", d) != d:
             shown = {k: a.shape for k, a in arrays.items()}
-            raise ValueError(f"normalizer state arrays have inconsistent shapes: {shown}")
+            raise ShapeError(f"normalizer state arrays have inconsistent shapes: {shown}")
         if norm.feature_names is not None and len(norm.feature_names) != d:
-            raise ValueError(f"normalizer state: {len(norm.feature_names)} feature names for {d} features")
+            raise ShapeError(f"normalizer state: {len(norm.feature_names)} feature names for {d} features")
         if not all(np.isfinite(a).all() for a in arrays.values()) or ("m2" in arrays and (arrays["m2"] < 0).any()) \
                 or ("min" in arrays and (arrays["min"] > arrays["max"]).any()):
-            raise ValueError("normalizer state: the statistics are not finite or not consistent (m2 < 0 or min > max)")
+            raise ArgumentError("normalizer state: the statistics are not finite or not consistent "
+                                "(m2 < 0 or min > max)")
         norm.count = int(count)
         norm.n_features = d
         for key, value in arrays.items():
@@ -413,11 +417,11 @@ def standardize(x: Any, mean: Any, std: Any, out: Any = None) -> Any:
     mean = np.asarray(mean, dtype=np.float64).reshape(-1)
     std = np.asarray(std, dtype=np.float64).reshape(-1)
     if mean.shape != (arr.shape[1],) or std.shape != (arr.shape[1],):
-        raise ValueError(f"standardize: mean {mean.shape} and std {std.shape} need one value per column "
+        raise ShapeError(f"standardize: mean {mean.shape} and std {std.shape} need one value per column "
                          f"({arr.shape[1]})")
     if is_tensor:
         if out is not None:
-            raise TypeError("standardize: out= is for arrays; a Tensor input gives a new Tensor")
+            raise DTypeError("standardize: out= is for arrays; a Tensor input gives a new Tensor")
         src = x if x.dtype.kind == "f" else Tensor._make(arr, backend)
         return Affine.apply(src, shift=mean, scale=1.0 / std, offset=None)
     return backend.affine_apply(arr, mean, 1.0 / std, None, out=out)

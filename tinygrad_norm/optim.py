@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ArgumentError, ArgumentTypeError, ShapeError
 from .tensor import Tensor
 
 
@@ -25,20 +26,20 @@ class Optimizer:
         seen: set[int] = set()
         for p in params:
             if not isinstance(p, Tensor):
-                raise TypeError(f"optimizer parameters must be Tensors, got {type(p).__name__}")
+                raise ArgumentTypeError(f"optimizer parameters must be Tensors, got {type(p).__name__}")
             if not p.requires_grad:
-                raise ValueError(f"optimizer got a tensor of shape {p.shape} that does not require grad")
+                raise ShapeError(f"optimizer got a tensor of shape {p.shape} that does not require grad")
             if not p.is_leaf:
-                raise ValueError("optimizer parameters must be leaf tensors (not results of operations)")
+                raise ArgumentError("optimizer parameters must be leaf tensors (not results of operations)")
             if id(p) not in seen:
                 seen.add(id(p))
                 unique.append(p)
         if not unique:
-            raise ValueError("optimizer got an empty parameter list")
+            raise ArgumentError("optimizer got an empty parameter list")
         first = unique[0]
         for p in unique:
             if p._backend is not first._backend or p.dtype != first.dtype:
-                raise ValueError(f"all parameters must share one device and dtype; got {first.device}/{first.dtype} "
+                raise ArgumentError(f"all parameters must share one device and dtype; got {first.device}/{first.dtype} "
                                  f"and {p.device}/{p.dtype}")
         self.params = unique
         self._backend = first._backend
@@ -117,14 +118,14 @@ class Optimizer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("type") != type(self).__name__:
-            raise ValueError(f"optimizer state is for {state.get('type')!r}, not {type(self).__name__}")
+            raise ArgumentError(f"optimizer state is for {state.get('type')!r}, not {type(self).__name__}")
         sizes = [p.size for p in self.params]
         if list(state.get("sizes", [])) != sizes:
-            raise ValueError(f"optimizer state is for parameters of sizes {state.get('sizes')}, "
+            raise ArgumentError(f"optimizer state is for parameters of sizes {state.get('sizes')}, "
                              f"these have sizes {sizes}")
         for k in self._state_names:
             if k not in state["state"]:
-                raise KeyError(f"optimizer state is missing {k!r}")
+                raise ArgumentError(f"optimizer state is missing {k!r}")
         for k, v in state["hyperparameters"].items():
             setattr(self, k, tuple(v) if isinstance(v, list) else v)
         self._steps = [int(s) for s in state["steps"]]
@@ -136,7 +137,7 @@ class Optimizer:
 def _check(name: str, value: float, lo: float = 0.0, hi: float | None = None) -> float:
     if not (value >= lo and (hi is None or value < hi)):
         rng = f"[{lo}, {hi})" if hi is not None else f">= {lo}"
-        raise ValueError(f"invalid {name}: {value} (must be {rng})")
+        raise ArgumentError(f"invalid {name}: {value} (must be {rng})")
     return float(value)
 
 
@@ -152,7 +153,7 @@ class SGD(Optimizer):
         self.dampening = float(dampening)
         self.weight_decay = _check("weight_decay", weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("nesterov momentum needs momentum > 0 and dampening = 0")
+            raise ArgumentError("nesterov momentum needs momentum > 0 and dampening = 0")
         self.nesterov = bool(nesterov)
         super().__init__(params)
 

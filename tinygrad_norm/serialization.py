@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ArgumentTypeError, CheckpointError, DTypeError
 from .tensor import Tensor
 
 FORMAT = "tinygrad_norm"
@@ -32,27 +33,23 @@ _MAX_DEPTH = 64  # nesting of the description: deeper is not a file we wrote
 _TMP_SUFFIX = ".tmp"
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, truncated, corrupt or not one of ours."""
-
-
 # ---- encoding ---------------------------------------------------------------------------------------------
 def _encode(obj: Any, arrays: list[np.ndarray], where: str, depth: int = 0) -> Any:
     if depth > _MAX_DEPTH:
-        raise TypeError(f"save: {where} is nested more than {_MAX_DEPTH} levels deep")
+        raise ArgumentTypeError(f"save: {where} is nested more than {_MAX_DEPTH} levels deep")
     if isinstance(obj, Tensor):
         arrays.append(np.ascontiguousarray(obj.numpy()))
         return {"__tensor__": f"a{len(arrays) - 1}"}
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind not in "biuf":
-            raise TypeError(f"save: array at {where} has dtype {obj.dtype}; only numeric arrays can be saved")
+            raise DTypeError(f"save: array at {where} has dtype {obj.dtype}; only numeric arrays can be saved")
         arrays.append(np.ascontiguousarray(obj))
         return {"__array__": f"a{len(arrays) - 1}"}
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():
             if not isinstance(k, str):
-                raise TypeError(f"save: dictionary keys must be strings, got {k!r} in {where}")
+                raise ArgumentTypeError(f"save: dictionary keys must be strings, got {k!r} in {where}")
             out[k] = _encode(v, arrays, f"{where}[{k!r}]", depth + 1)
         return {"__dict__": out}
     if isinstance(obj, (list, tuple)):
@@ -63,7 +60,7 @@ def _encode(obj: Any, arrays: list[np.ndarray], where: str, depth: int = 0) -> A
         return {"__float__": repr(obj)}  # JSON has no inf/nan
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
-    raise TypeError(f"save: cannot store a {type(obj).__name__} at {where}; "
+    raise ArgumentTypeError(f"save: cannot store a {type(obj).__name__} at {where}; "
                     "use tensors, arrays, numbers, strings, lists and dicts")
 
 

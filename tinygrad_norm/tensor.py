@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import DEFAULT_DTYPE, Backend, get_backend
+from .errors import ArgumentError, ArgumentTypeError, AxisError, DeviceError, DTypeError, GraphError, ShapeError
 
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
@@ -57,7 +58,7 @@ def _as_dtype(dtype: Any) -> np.dtype | None:
     try:
         return np.dtype(dtype)
     except TypeError as e:
-        raise TypeError(f"unknown dtype {dtype!r}; use e.g. 'float32' or 'float64'") from e
+        raise DTypeError(f"unknown dtype {dtype!r}; use e.g. 'float32' or 'float64'") from e
 
 
 def _infer_device(data: Any) -> str:
@@ -92,11 +93,11 @@ class Tensor:
         try:
             arr = backend.asarray(data, dt)
         except (ValueError, TypeError) as e:
-            raise TypeError(f"cannot make a Tensor from {type(data).__name__}: {e}") from e
+            raise DTypeError(f"cannot make a Tensor from {type(data).__name__}: {e}") from e
         if arr.dtype.kind not in "biuf":
-            raise TypeError(f"Tensor data must be numeric (bool, int or float), got dtype {arr.dtype}")
+            raise DTypeError(f"Tensor data must be numeric (bool, int or float), got dtype {arr.dtype}")
         if requires_grad and arr.dtype.kind != "f":
-            raise TypeError(f"only floating-point tensors can require gradients, got dtype {arr.dtype}")
+            raise DTypeError(f"only floating-point tensors can require gradients, got dtype {arr.dtype}")
         self.data = arr
         self.grad: Tensor | None = None
         self.requires_grad = bool(requires_grad)
@@ -146,7 +147,7 @@ class Tensor:
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
+            raise ArgumentTypeError("len() of a 0-d tensor")
         return self.data.shape[0]
 
     def __repr__(self) -> str:
@@ -159,7 +160,7 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
-            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .all() or .any()")
+            raise ShapeError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .all() or .any()")
         return bool(self.data)
 
     # ---- conversion ------------------------------------------------------------
@@ -172,7 +173,7 @@ class Tensor:
 
     def item(self) -> float | int | bool:
         if self.data.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+            raise ShapeError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.item()
 
     def detach(self) -> Tensor:
@@ -206,9 +207,9 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self.dtype.kind != "f":
-            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
+            raise DTypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
         if self._ctx is not None:
-            raise RuntimeError("requires_grad_ can only change leaf tensors; use .detach() first")
+            raise GraphError("requires_grad_ can only change leaf tensors; use .detach() first")
         self.requires_grad = requires_grad
         return self
 
@@ -223,18 +224,18 @@ class Tensor:
         The graph's saved arrays are freed afterwards unless ``retain_graph``.
         """
         if not self.requires_grad:
-            raise RuntimeError("backward() on a tensor that does not require grad: no input of the "
+            raise GraphError("backward() on a tensor that does not require grad: no input of the "
                                "computation had requires_grad=True (or it ran under no_grad())")
         xp = self._backend.xp
         if grad is None:
             if self.data.size != 1:
-                raise RuntimeError(f"backward() on a non-scalar tensor of shape {self.shape} needs grad= "
+                raise GraphError(f"backward() on a non-scalar tensor of shape {self.shape} needs grad= "
                                    "of the same shape (only a single-element output defaults to 1)")
             g = xp.ones(self.shape, dtype=self.dtype)
         else:
             g = grad.data if isinstance(grad, Tensor) else self._backend.asarray(grad, self.dtype)
             if g.shape != self.shape:
-                raise ValueError(f"backward(): grad of shape {tuple(g.shape)} does not match "
+                raise ShapeError(f"backward(): grad of shape {tuple(g.shape)} does not match "
                                  f"the tensor's shape {self.shape}")
             g = g.astype(self.dtype, copy=False)
         if self._ctx is None:
@@ -247,7 +248,7 @@ class Tensor:
             if g is None:
                 continue
             if fn.saved is _FREED:
-                raise RuntimeError("trying to backward through the graph a second time: its saved arrays were "
+                raise GraphError("trying to backward through the graph a second time: its saved arrays were "
                                    "freed by the first backward(); pass retain_graph=True to the first call")
             in_grads = fn.backward(g)
             if not retain_graph:
@@ -287,10 +288,10 @@ class Tensor:
     def _operand(self, other: Any) -> Tensor:
         if isinstance(other, Tensor):
             if other._backend is not self._backend:
-                raise RuntimeError(f"tensors on different devices: {self.device} and {other.device}; "
+                raise DeviceError(f"tensors on different devices: {self.device} and {other.device}; "
                                    "move one with .to(device)")
             if other.dtype != self.dtype and other.dtype.kind == "f" and self.dtype.kind == "f":
-                raise TypeError(f"dtype mismatch: {self.dtype} and {other.dtype}; convert one with .astype()")
+                raise DTypeError(f"dtype mismatch: {self.dtype} and {other.dtype}; convert one with .astype()")
             return other
         xp = self._backend.xp
         if self.dtype.kind == "f":
@@ -329,7 +330,8 @@ class Tensor:
 
     def __pow__(self, exponent: Any) -> Tensor:
         if isinstance(exponent, Tensor):
-            raise TypeError("only scalar exponents are supported; for a tensor exponent y use (y * x.log()).exp()")
+            raise ArgumentTypeError("only scalar exponents are supported; for a tensor exponent y use "
+                                    "(y * x.log()).exp()")
         return F.Pow.apply(self, exponent=float(exponent))
 
     def __rpow__(self, base: Any) -> Tensor:
@@ -398,7 +400,7 @@ class Tensor:
 
     def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
         if min is None and max is None:
-            raise ValueError("clip() needs min, max or both")
+            raise ArgumentError("clip() needs min, max or both")
         return F.Clip.apply(self, lo=min, hi=max)
 
     clamp = clip
@@ -448,7 +450,7 @@ class Tensor:
     def unsqueeze(self, axis: int) -> Tensor:
         nd = self.ndim + 1
         if not -nd <= axis < nd:
-            raise IndexError(f"unsqueeze axis {axis} out of range for a tensor of shape {self.shape}")
+            raise AxisError(f"unsqueeze axis {axis} out of range for a tensor of shape {self.shape}")
         axis %= nd
         return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
 
@@ -456,7 +458,7 @@ class Tensor:
         if axis is None:
             return self.reshape(tuple(s for s in self.shape if s != 1))
         if not -self.ndim <= axis < self.ndim:
-            raise IndexError(f"squeeze axis {axis} out of range for a tensor of shape {self.shape}")
+            raise AxisError(f"squeeze axis {axis} out of range for a tensor of shape {self.shape}")
         axis %= self.ndim
         if self.shape[axis] != 1:
             return self
@@ -502,7 +504,7 @@ def _shape(shape: tuple) -> Shape:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     if not all(isinstance(s, (int, np.integer)) and s >= 0 for s in shape):
-        raise ValueError(f"shape must be non-negative integers, got {shape}")
+        raise ShapeError(f"shape must be non-negative integers, got {shape}")
     return tuple(int(s) for s in shape)
 
 
@@ -574,12 +576,12 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: st
 def _check_same(tensors: Iterable[Tensor], what: str) -> list[Tensor]:
     ts = list(tensors)
     if not ts:
-        raise ValueError(f"{what}() needs at least one tensor")
+        raise ArgumentError(f"{what}() needs at least one tensor")
     for t in ts:
         if not isinstance(t, Tensor):
-            raise TypeError(f"{what}() takes Tensors, got {type(t).__name__}")
+            raise DTypeError(f"{what}() takes Tensors, got {type(t).__name__}")
         if t._backend is not ts[0]._backend or t.dtype != ts[0].dtype:
-            raise TypeError(f"{what}() needs tensors of one device and dtype, got {ts[0].device}/{ts[0].dtype} "
+            raise DTypeError(f"{what}() needs tensors of one device and dtype, got {ts[0].device}/{ts[0].dtype} "
                             f"and {t.device}/{t.dtype}")
     return ts
 
@@ -596,7 +598,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     ts = _check_same(tensors, "stack")
     nd = ts[0].ndim + 1
     if not -nd <= axis < nd:
-        raise IndexError(f"stack axis {axis} out of range for tensors of shape {ts[0].shape}")
+        raise AxisError(f"stack axis {axis} out of range for tensors of shape {ts[0].shape}")
     return concatenate([t.unsqueeze(axis % nd) for t in ts], axis=axis % nd)
 
 

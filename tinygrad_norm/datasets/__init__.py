@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataError
 from ..serialization import atomic_write
 
 FEATURES = ["MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude", "Longitude"]
@@ -47,10 +48,6 @@ EMBEDDED_SOURCE = "the copy of StatLib's cal_housing.data shipped with tinygrad_
 _ECHO = 40  # characters of a bad cell or line quoted back in an error
 _NUMBER = re.compile(r"\s*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)\s*",
                      re.IGNORECASE)
-
-
-class DataError(ValueError):
-    """A data file is missing or malformed; the message names the file, line and column, and what to do."""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError
 from ..function import Linear, MSELoss, ReLU, Sigmoid, Tanh
 from ..tensor import Tensor
 
@@ -12,11 +13,11 @@ def _same_device(*tensors: Tensor | None) -> None:
     ts = [t for t in tensors if t is not None]
     for t in ts:
         if not isinstance(t, Tensor):
-            raise TypeError(f"expected a Tensor, got {type(t).__name__}")
+            raise ArgumentTypeError(f"expected a Tensor, got {type(t).__name__}")
         if t._backend is not ts[0]._backend:
-            raise RuntimeError(f"tensors on different devices: {ts[0].device} and {t.device}; move one with .to()")
+            raise DeviceError(f"tensors on different devices: {ts[0].device} and {t.device}; move one with .to()")
         if t.dtype != ts[0].dtype:
-            raise TypeError(f"dtype mismatch: {ts[0].dtype} and {t.dtype}; convert one with .astype()")
+            raise DTypeError(f"dtype mismatch: {ts[0].dtype} and {t.dtype}; convert one with .astype()")
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -30,7 +31,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 def mse_loss(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error; ``reduction`` is 'mean', 'sum' or 'none' (elementwise), like torch."""
     if reduction not in _REDUCTIONS:
-        raise ValueError(f"mse_loss reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        raise ArgumentError(f"mse_loss reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     if not isinstance(target, Tensor):
         target = Tensor(target, dtype=pred.dtype, device=pred.device)
     _same_device(pred, target)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._backend import get_backend
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from ..function import Affine
 from ..normalize import Normalizer
 from ..tensor import Tensor, default_generator
@@ -124,17 +125,20 @@ class Module:
         Everything is checked first (names, shapes, dtypes, extra state): nothing changes if any check fails.
         """
         if not isinstance(state, Mapping):
-            raise TypeError(f"load_state_dict takes a dict of name -> tensor, got {type(state).__name__}")
+            raise ArgumentTypeError(f"load_state_dict takes a dict of name -> tensor, got {type(state).__name__}")
         own: dict[str, Any] = dict(self._named_tensors((Parameter, Buffer)))
         extra = self._extra_state_keys()
         expected = set(own) | set(extra)
         missing = [k for k in [*own, *extra] if k not in state]
         unexpected = [k for k in state if k not in expected]
-        problems = []
+        problems: list[str] = []
+        kinds: set[type] = set()  # a ShapeError only when every problem is a shape mismatch
         if strict and missing:
             problems.append(f"missing keys: {', '.join(missing)}")
+            kinds.add(ArgumentError)
         if strict and unexpected:
             problems.append(f"unexpected keys: {', '.join(map(str, unexpected))}")
+            kinds.add(ArgumentError)
         values, extras = {}, {}
         for k, v in state.items():
             if k in extra:
@@ -142,6 +146,7 @@ class Module:
                     extras[k] = extra[k]._check_extra_state(v)
                 except (ValueError, TypeError, KeyError) as e:
                     problems.append(f"{k}: {e}")
+                    kinds.add(ArgumentError)
                 continue
             if k not in own:
                 continue
@@ -149,15 +154,17 @@ class Module:
             try:
                 arr = v.numpy() if isinstance(v, Tensor) else np.asarray(v)
                 if arr.dtype.kind not in "biuf":
-                    raise TypeError(f"dtype {arr.dtype} is not numeric")
+                    raise DTypeError(f"dtype {arr.dtype} is not numeric")
                 if tuple(arr.shape) != t.shape:
-                    raise ValueError(f"shape {tuple(arr.shape)} in the state dict, {t.shape} in the model")
+                    raise ShapeError(f"shape {tuple(arr.shape)} in the state dict, {t.shape} in the model")
                 values[k] = t._backend.asarray(arr, t.dtype)
             except (ValueError, TypeError) as e:
                 problems.append(f"{k}: {e}")
+                kinds.add(ShapeError if isinstance(e, ShapeError) else ArgumentError)
         if problems:
-            raise ValueError(f"load_state_dict for {type(self).__name__} failed (nothing was changed): "
-                             + "; ".join(problems))
+            error = ShapeError if kinds == {ShapeError} else ArgumentError
+            raise error(f"load_state_dict for {type(self).__name__} failed (nothing was changed): "
+                        + "; ".join(problems))
         for k, arr in values.items():
             own[k]._backend.xp.copyto(own[k].data, arr)
         for k, checked in extras.items():
@@ -214,7 +221,7 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None,
                  device: str = "cpu", generator: np.random.Generator | None = None) -> None:
         if in_features <= 0 or out_features <= 0:
-            raise ValueError(f"Linear needs positive sizes, got in_features={in_features}, "
+            raise ArgumentError(f"Linear needs positive sizes, got in_features={in_features}, "
                              f"out_features={out_features}")
         gen = generator or default_generator()
         bound = 1.0 / math.sqrt(in_features)
@@ -265,7 +272,7 @@ class Sequential(Module):
     def __init__(self, *layers: Module) -> None:
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
-                raise TypeError(f"Sequential takes Modules; item {i} is {type(layer).__name__}")
+                raise ArgumentTypeError(f"Sequential takes Modules; item {i} is {type(layer).__name__}")
         self.layers = list(layers)
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
@@ -300,14 +307,14 @@ class Normalize(Module):
     def __init__(self, normalizer: Normalizer | int, device: str = "cpu") -> None:
         if isinstance(normalizer, Normalizer):
             if not normalizer.is_fitted:
-                raise ValueError("Normalize needs a fitted Normalizer: call .fit(X_train) first")
+                raise ArgumentError("Normalize needs a fitted Normalizer: call .fit(X_train) first")
             self.normalizer: Normalizer | None = Normalizer.from_state_dict(normalizer.state_dict())  # a copy
             self.n_features = int(normalizer.n_features)
         elif isinstance(normalizer, (int, np.integer)) and not isinstance(normalizer, bool) and normalizer > 0:
             self.normalizer = None
             self.n_features = int(normalizer)
         else:
-            raise TypeError(f"Normalize takes a fitted Normalizer or a positive number of features, "
+            raise ArgumentTypeError(f"Normalize takes a fitted Normalizer or a positive number of features, "
                             f"got {normalizer!r}")
         get_backend(device)  # an unknown device is an error here, as for other layers
         self._device_stats: dict[tuple[str, Any], tuple[Any, Any, Any]] = {}
@@ -324,9 +331,9 @@ class Normalize(Module):
 
     def _check_extra_state(self, state: Any) -> Normalizer | None:
         if not isinstance(state, dict) or not isinstance(state.get("n_features"), int):
-            raise ValueError("Normalize state must be a dict with 'n_features' (what get_extra_state() returns)")
+            raise ArgumentError("Normalize state must be a dict with 'n_features' (what get_extra_state() returns)")
         if state["n_features"] != self.n_features:
-            raise ValueError(f"Normalize state is for {state['n_features']} features, this layer has "
+            raise ArgumentError(f"Normalize state is for {state['n_features']} features, this layer has "
                              f"{self.n_features}")
         if state.get("normalizer") is None:
             return None
@@ -350,9 +357,9 @@ class Normalize(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
-            raise TypeError(f"Normalize takes a Tensor, got {type(x).__name__}; wrap arrays with tn.Tensor(x)")
+            raise ArgumentTypeError(f"Normalize takes a Tensor, got {type(x).__name__}; wrap arrays with tn.Tensor(x)")
         if x.ndim != 2 or x.shape[1] != self.n_features:
-            raise ValueError(f"Normalize: expected input of shape (N, {self.n_features}), got {x.shape}")
+            raise ShapeError(f"Normalize: expected input of shape (N, {self.n_features}), got {x.shape}")
         if self.normalizer is None:
             return x
         shift, scale, offset = self._stats(x)

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from .training import NORMS, OPTIMIZERS, TrainingConfig
 
 DEFAULTS = TrainingConfig()
+
+
+def log(*parts: object) -> None:
+    """print, but a closed pipe (``tinygrad-norm train | head``) silences the output instead of stopping the
+    work: training goes on and its artifacts are still written."""
+    try:
+        print(*parts, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # later writes (and the flush at exit) go nowhere
+        os.close(devnull)
 
 
 def _positive_int(text: str) -> int:
@@ -33,7 +46,7 @@ def _train(args: argparse.Namespace) -> int:
                             optimizer=args.optimizer, seed=args.seed, hidden_size=args.hidden_size, norm=args.norm,
                             device=args.device, artifact_dir=args.artifact_dir, data=args.data,
                             progress=False if args.no_progress else None, verbose=args.verbose)
-    train(config)
+    train(config, log=log, resume=args.resume)
     return 0
 
 
@@ -41,7 +54,7 @@ def _infer(args: argparse.Namespace) -> int:
     from .inference import infer
 
     infer(args.artifact_dir, data=args.data, device=args.device, num_samples=args.samples,
-          show_chart=not args.no_chart, plot=args.plot, checkpoint=args.checkpoint)
+          show_chart=not args.no_chart, plot=args.plot, checkpoint=args.checkpoint, log=log)
     return 0
 
 
@@ -51,20 +64,19 @@ def _compare(args: argparse.Namespace) -> int:
     runs = [r for r in DEFAULT_RUNS if (not args.norm or r.norm in args.norm)
             and (not args.optimizer or r.optimizer in args.optimizer)]
     rows = compare(runs, epochs=args.epochs, seed=args.seed, data=args.data, device=args.device,
-                       log=lambda *_: None)
-    print(f"California housing, Linear(8, {DEFAULTS.hidden_size}) -> ReLU -> Linear({DEFAULTS.hidden_size}, 1), "
-          f"{args.epochs} epochs, batch {DEFAULTS.batch_size}, seed {args.seed}; validation and test splits of "
-          "2000 rows. "
-          "Test columns use each run's best-validation checkpoint.\n")
-    print(table(rows))
-    print("\nspread = std(predictions) / std(targets) on the test rows (near 0: one prediction for every house); "
-          "batch vs rows = max |prediction in one batch - prediction of the row alone|; dead ReLUs = hidden "
-          "units that output 0 for every training row.\n")
+                   log=lambda *_: None)
+    log(f"California housing, Linear(8, {DEFAULTS.hidden_size}) -> ReLU -> Linear({DEFAULTS.hidden_size}, 1), "
+        f"{args.epochs} epochs, batch {DEFAULTS.batch_size}, seed {args.seed}; validation and test splits of 2000 "
+        "rows. Test columns use each run's best-validation checkpoint.\n")
+    log(table(rows))
+    log("\nspread = std(predictions) / std(targets) on the test rows (near 0: one prediction for every house); "
+        "batch vs rows = max |prediction in one batch - prediction of the row alone|; dead ReLUs = hidden "
+        "units that output 0 for every training row.\n")
     for r in rows:
-        print(f"- {r.run.norm}/{r.run.optimizer} lr {r.run.lr:g}: {r.run.lesson}")
+        log(f"- {r.run.norm}/{r.run.optimizer} lr {r.run.lr:g}: {r.run.lesson}")
     if args.plot:
         plot(rows, args.plot)
-        print(f"\nwrote {args.plot}")
+        log(f"\nwrote {args.plot}")
     return 0
 
 
@@ -87,6 +99,9 @@ def add_commands(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is "
                                                               "not a terminal)")
     p.add_argument("--verbose", action="store_true", help="print every epoch's train and valid loss")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in --artifact-dir from its latest epoch checkpoint (or extend "
+                        "a finished one to --epochs)")
     _data_arg(p)
     p.set_defaults(run=_train)
 

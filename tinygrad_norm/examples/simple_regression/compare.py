@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 import tinygrad_norm as tn
+from tinygrad_norm.errors import ArgumentError, MissingDependencyError
 
 from .dataset import HousingDataset
 from .inference import PLOT_HINT, InferenceResult, dead_units, predict, predict_rows
@@ -62,7 +63,7 @@ def compare(runs: tuple[Run, ...] | list[Run] = DEFAULT_RUNS, epochs: int = 30, 
             log=print) -> list[Row]:
     """Train every run on the same split and seed; returns one Row each (nothing is written)."""
     if not runs:
-        raise ValueError("compare needs at least one run")
+        raise ArgumentError("compare needs at least one run")
     splits = HousingDataset.load(data).split()
     train_set, valid_set, test_set = splits["train"], splits["valid"], splits["test"]
     base = TrainingConfig(num_epochs=epochs, seed=seed, device=device, batch_size=batch_size,
@@ -123,7 +124,7 @@ def plot(rows: list[Row], path: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as e:
-        raise RuntimeError(f"--plot needs matplotlib: {PLOT_HINT}") from e
+        raise MissingDependencyError(f"--plot needs matplotlib: {PLOT_HINT}") from e
     cols = 3
     grid_rows = 1 + -(-len(rows) // cols)
     fig = plt.figure(figsize=(5 * cols, 4 * grid_rows))

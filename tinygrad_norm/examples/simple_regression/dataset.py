@@ -19,6 +19,7 @@ import numpy as np
 
 import tinygrad_norm as tn
 from tinygrad_norm.datasets import COLUMNS, FEATURES, TARGET, DataError
+from tinygrad_norm.errors import ArgumentError
 
 NUM_FEATURES = len(FEATURES)
 SPLIT_SEED = 1337
@@ -137,9 +138,21 @@ class DataLoader:
     def __init__(self, dataset: HousingDataset, batcher: HousingBatcher, batch_size: int, shuffle: bool = False,
                  seed: int | None = None) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise ArgumentError(f"batch_size must be >= 1, got {batch_size}")
         self.dataset, self.batcher, self.batch_size, self.shuffle = dataset, batcher, batch_size, shuffle
         self._rng = np.random.default_rng(seed)
+
+    @property
+    def rng_state(self) -> dict:
+        """The shuffling generator's state (saved in epoch checkpoints so a resumed run shuffles identically)."""
+        return self._rng.bit_generator.state
+
+    @rng_state.setter
+    def rng_state(self, state: dict) -> None:
+        try:
+            self._rng.bit_generator.state = state
+        except (TypeError, ValueError, KeyError) as e:
+            raise ArgumentError(f"not a generator state of this DataLoader ({e})") from None
 
     def __len__(self) -> int:
         return -(-len(self.dataset) // self.batch_size)

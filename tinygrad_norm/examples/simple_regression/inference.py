@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 import tinygrad_norm as tn
+from tinygrad_norm.errors import ArgumentError, MissingDependencyError
 
 from .dataset import HousingDataset
 from .model import RegressionModel, RegressionModelConfig
@@ -71,7 +72,7 @@ def load_checkpoint(artifact_dir: str | Path, checkpoint: str = "best",
     """The model of the ``best`` (lowest validation loss) or ``last`` epoch, and the checkpoint's
     description (config, data, target_mean, epoch); clear errors for missing or corrupt artifacts."""
     if checkpoint not in CHECKPOINTS:
-        raise ValueError(f"unknown checkpoint {checkpoint!r}; choose one of {', '.join(CHECKPOINTS)}")
+        raise ArgumentError(f"unknown checkpoint {checkpoint!r}; choose one of {', '.join(CHECKPOINTS)}")
     path = Path(artifact_dir) / MODEL_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no trained model at {path}: run `tinygrad-norm train --artifact-dir "
@@ -157,7 +158,7 @@ def save_plot(result: InferenceResult, path: str | Path) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as e:
-        raise RuntimeError(f"--plot needs matplotlib: {PLOT_HINT}") from e
+        raise MissingDependencyError(f"--plot needs matplotlib: {PLOT_HINT}") from e
     fig, ax = plt.subplots(figsize=(6, 6))
     lo = float(min(result.targets.min(), result.predictions.min()))
     hi = float(max(result.targets.max(), result.predictions.max()))
@@ -176,7 +177,7 @@ def infer(artifact_dir: str | Path = "artifacts/simple-regression", data: str | 
           log=print) -> InferenceResult:
     """Predict the first ``num_samples`` test rows with the trained model and report how well it does."""
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"--samples must be an integer >= 1, got {num_samples!r}")
+        raise ArgumentError(f"--samples must be an integer >= 1, got {num_samples!r}")
     model, info = load_checkpoint(artifact_dir, checkpoint, device)
     norm = info["config"]["norm"]
     full = HousingDataset.load(data)

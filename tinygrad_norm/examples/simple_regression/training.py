@@ -8,13 +8,21 @@ untouched), each atomically:
   training targets' mean (the baseline), and two checkpoints of the model (normalizer statistics
   included): ``best`` (lowest validation loss) and ``last``;
 - ``metrics.csv``: epoch, train loss, valid loss.
+
+While it runs, ``checkpoints/epoch-N.npz`` holds the latest epoch's whole state (model, optimizer,
+the shuffling generator, the history), so ``train --resume`` continues an interrupted run
+bit-identically; ``.lock`` keeps a second run out of the folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import math
+import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +30,7 @@ from typing import Any
 import numpy as np
 
 import tinygrad_norm as tn
+from tinygrad_norm.errors import ArgumentError, ArtifactError
 
 from .dataset import FEATURES, BatchMinMax, DataLoader, HousingBatcher, HousingDataset
 from .model import RegressionModel, RegressionModelConfig
@@ -57,19 +66,19 @@ class TrainingConfig:
 
     def validate(self) -> None:
         if self.norm not in NORMS:
-            raise ValueError(f"unknown --norm {self.norm!r}; choose one of {', '.join(NORMS)}")
+            raise ArgumentError(f"unknown --norm {self.norm!r}; choose one of {', '.join(NORMS)}")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown --optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+            raise ArgumentError(f"unknown --optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         flags = (("num_epochs", "--epochs"), ("batch_size", "--batch-size"), ("hidden_size", "--hidden-size"))
         for name, flag in flags:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LIMITS[name]:
-                raise ValueError(f"{flag} must be an integer from 1 to {LIMITS[name]}, got {value!r}")
+                raise ArgumentError(f"{flag} must be an integer from 1 to {LIMITS[name]}, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
-            raise ValueError(f"--seed must be an integer from 0 to 2**32 - 1, got {self.seed!r}")
+            raise ArgumentError(f"--seed must be an integer from 0 to 2**32 - 1, got {self.seed!r}")
         if self.learning_rate is not None and not (isinstance(self.learning_rate, (int, float))
                                                    and math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ValueError(f"--lr must be a finite number > 0, got {self.learning_rate!r}")
+            raise ArgumentError(f"--lr must be a finite number > 0, got {self.learning_rate!r}")
         tn.get_backend(self.device)  # unknown or unavailable device: a clear error before any work
 
 
@@ -141,36 +150,59 @@ def _progress(config: TrainingConfig):
     return tqdm(total=config.num_epochs, desc="training", unit="epoch", dynamic_ncols=True)
 
 
-def fit(config: TrainingConfig, train_set: HousingDataset, valid_set: HousingDataset, log=print,
-        show_model: bool = False) -> TrainingResult:
-    """Train on ``train_set``, validating every epoch; stops at the first inf/NaN loss (recording its
-    epoch in ``diverged_epoch``) instead of raising. Writes nothing. ``show_model`` logs the model summary."""
-    config.validate()
-    start = time.perf_counter()
+@dataclass
+class _Run:
+    """Everything a training run carries from epoch to epoch (what an epoch checkpoint saves)."""
+
+    model: RegressionModel
+    optimizer: tn.optim.Optimizer
+    train_loader: DataLoader
+    valid_loader: DataLoader
+
+
+def _build(config: TrainingConfig, train_set: HousingDataset, valid_set: HousingDataset) -> _Run:
     normalizer = None
     if config.norm in ("minmax", "standard"):  # fitted ONCE, on the training split only
         normalizer = tn.Normalizer(config.norm, feature_names=FEATURES).fit(train_set.features)
     tn.manual_seed(config.seed)
     model = RegressionModelConfig(hidden_size=config.hidden_size).init(normalizer, device=config.device)
-    if show_model:
-        log(f"{model}\n")
     batcher = make_batcher(config.norm, config.device)
-    train_loader = DataLoader(train_set, batcher, config.batch_size, shuffle=True, seed=config.seed)
-    valid_loader = DataLoader(valid_set, batcher, config.batch_size)
     params = model.parameters()
     optimizer = (tn.optim.Adam(params, lr=config.lr) if config.optimizer == "adam"
                  else tn.optim.SGD(params, lr=config.lr))
+    return _Run(model, optimizer, DataLoader(train_set, batcher, config.batch_size, shuffle=True, seed=config.seed),
+                DataLoader(valid_set, batcher, config.batch_size))
+
+
+def fit(config: TrainingConfig, train_set: HousingDataset, valid_set: HousingDataset, log=print,
+        show_model: bool = False, resume_from: dict[str, Any] | None = None,
+        on_epoch: Callable[[TrainingResult, _Run], None] | None = None) -> TrainingResult:
+    """Train on ``train_set``, validating every epoch; stops at the first inf/NaN loss (recording its
+    epoch in ``diverged_epoch``) instead of raising. Writes nothing itself: ``on_epoch(result, run)``
+    is called after every epoch (``train`` saves its epoch checkpoints there). ``resume_from`` is an
+    epoch checkpoint to continue from; ``show_model`` logs the model summary."""
+    config.validate()
+    start = time.perf_counter()
+    run = _build(config, train_set, valid_set)
+    model, optimizer = run.model, run.optimizer
+    if show_model:
+        log(f"{model}\n")
     result = TrainingResult(config, model=model, target_mean=float(np.mean(train_set.targets, dtype=np.float64)),
                             data={"source": train_set.source, "fingerprint": train_set.fingerprint,
                                   "rows": len(train_set) + len(valid_set)})
+    if resume_from is not None:
+        _restore(resume_from, result, run)
+    best = min(result.valid_losses, default=math.inf)
+    first = len(result.valid_losses) + 1
     bar = _progress(config)
-    best = math.inf
+    if bar is not None:
+        bar.update(first - 1)
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported as divergence below
-            for epoch in range(1, config.num_epochs + 1):
+            for epoch in range(first, config.num_epochs + 1):
                 model.train()
                 total, count = 0.0, 0
-                for inputs, targets in train_loader:
+                for inputs, targets in run.train_loader:
                     optimizer.zero_grad()
                     loss = model.forward_step(inputs, targets).loss
                     value = loss.item()
@@ -184,7 +216,7 @@ def fit(config: TrainingConfig, train_set: HousingDataset, valid_set: HousingDat
                 if result.diverged_epoch is not None:
                     break
                 model.eval()
-                valid = evaluate(model, valid_loader)
+                valid = evaluate(model, run.valid_loader)
                 if not math.isfinite(valid):
                     result.diverged_epoch = epoch
                     break
@@ -192,6 +224,8 @@ def fit(config: TrainingConfig, train_set: HousingDataset, valid_set: HousingDat
                 result.valid_losses.append(valid)
                 if valid < best:
                     best, result.best_state = valid, _copy_state(model)
+                if on_epoch is not None:
+                    on_epoch(result, run)
                 if bar is not None:
                     bar.set_postfix_str(f"train {total / count:.4f}  valid {valid:.4f}  best {best:.4f}", refresh=False)
                     bar.update()
@@ -202,6 +236,74 @@ def fit(config: TrainingConfig, train_set: HousingDataset, valid_set: HousingDat
             bar.close()
     result.seconds = time.perf_counter() - start
     return result
+
+
+# ---- epoch checkpoints (for --resume) and the published artifacts -------------------------------------------
+CHECKPOINT_DIR = "checkpoints"
+# settings a resumed run must share with the run it continues (the number of epochs may grow)
+_RESUME_KEYS = ("batch_size", "learning_rate", "optimizer", "seed", "hidden_size", "norm")
+
+
+def _epoch_path(out_dir: Path, epoch: int) -> Path:
+    return out_dir / CHECKPOINT_DIR / f"epoch-{epoch}.npz"
+
+
+def _save_epoch(out_dir: Path, result: TrainingResult, run: _Run) -> None:
+    """The latest epoch's full state (model, optimizer, shuffling generator, history); older ones are removed."""
+    epoch = len(result.valid_losses)
+    path = _epoch_path(out_dir, epoch)
+    tn.save({"format": CHECKPOINT_FORMAT + "/epoch", "version": CHECKPOINT_VERSION, "config": asdict(result.config),
+             "data": result.data, "epoch": epoch, "model": run.model.state_dict(), "best_state": result.best_state,
+             "optimizer": run.optimizer.state_dict(), "loader_rng": run.train_loader.rng_state,
+             "train_losses": result.train_losses, "valid_losses": result.valid_losses}, path)
+    for old in path.parent.glob("epoch-*.npz"):
+        if old != path:
+            old.unlink(missing_ok=True)
+
+
+def latest_epoch_checkpoint(out_dir: Path) -> Path | None:
+    found = []
+    for p in (out_dir / CHECKPOINT_DIR).glob("epoch-*.npz"):
+        n = p.stem.split("-", 1)[1]
+        if n.isdigit():
+            found.append((int(n), p))
+    return max(found)[1] if found else None
+
+
+def _load_resume(out_dir: Path, config: TrainingConfig, fingerprint: str | None) -> dict[str, Any]:
+    path = latest_epoch_checkpoint(out_dir)
+    if path is None:
+        raise FileNotFoundError(f"--resume: no epoch checkpoint in {out_dir / CHECKPOINT_DIR}; train without "
+                                "--resume to start a run")
+    state = tn.load(path)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT + "/epoch" \
+            or state.get("version") != CHECKPOINT_VERSION or not isinstance(state.get("config"), dict):
+        raise tn.CheckpointError(f"{path} is not an epoch checkpoint of this version; train without --resume")
+    saved = state["config"]
+    differ = [f"{k} {saved.get(k)!r} (checkpoint) vs {getattr(config, k)!r}" for k in _RESUME_KEYS
+              if saved.get(k) != getattr(config, k)]
+    if differ:
+        raise ArgumentError(f"--resume: the interrupted run used other settings: {'; '.join(differ)}; pass the same "
+                         "flags (or train without --resume)")
+    if fingerprint and (state.get("data") or {}).get("fingerprint") != fingerprint:
+        raise ArgumentError("--resume: the data differs from the interrupted run's (sha256 of the values); pass the "
+                         "same --data")
+    return state
+
+
+def _restore(state: dict[str, Any], result: TrainingResult, run: _Run) -> None:
+    try:
+        run.model.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.train_loader.rng_state = state["loader_rng"]
+        result.train_losses = [float(v) for v in state["train_losses"]]
+        result.valid_losses = [float(v) for v in state["valid_losses"]]
+        result.best_state = state["best_state"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise tn.CheckpointError(f"the epoch checkpoint cannot be resumed from ({type(e).__name__}: {e}); "
+                                 "train without --resume") from None
+    if len(result.valid_losses) != state.get("epoch") or len(result.train_losses) != len(result.valid_losses):
+        raise tn.CheckpointError("the epoch checkpoint's history does not match its epoch; train without --resume")
 
 
 def save_artifacts(result: TrainingResult, out_dir: Path) -> None:
@@ -221,10 +323,45 @@ def save_artifacts(result: TrainingResult, out_dir: Path) -> None:
     tn.serialization.atomic_write(out_dir / METRICS_FILE, write, mode="w")
 
 
-def train(config: TrainingConfig | None = None, log=print) -> TrainingResult:
+@contextlib.contextmanager
+def _exclusive(out_dir: Path):
+    """Hold ``out_dir/.lock`` for the run: a second run into the same folder is refused, naming the first."""
+    lock = out_dir / ".lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            raise ArtifactError(f"another training run (pid {other}) is writing to {out_dir}; wait for it to finish "
+                               "or choose another --artifact-dir") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock; the kernel also does if the process dies
+
+
+def _prepare_dir(out_dir: Path) -> None:
+    """Fail before any work when the artifacts could not be written."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"--artifact-dir {out_dir} is a file, not a directory: choose another path")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in (MODEL_FILE, METRICS_FILE):
+        if (out_dir / name).is_dir():
+            raise IsADirectoryError(f"{out_dir / name} is a directory, so the trained model could not be saved "
+                                    "there: remove it or choose another --artifact-dir")
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write to {out_dir}: permission denied; choose another --artifact-dir")
+
+
+def train(config: TrainingConfig | None = None, log=print, resume: bool = False) -> TrainingResult:
     """Train the model, write the artifacts and report; returns per-epoch losses and the trained model.
 
-    Raises DivergenceError (writing nothing) when the loss becomes inf or NaN.
+    Every epoch's state goes to ``checkpoints/epoch-N.npz`` in the artifact folder; ``model.npz`` and
+    ``metrics.csv`` are published only when the run completes. ``resume`` continues an interrupted
+    (or finished, with more epochs) run from its latest epoch checkpoint, bit-identically. Raises
+    DivergenceError (publishing nothing) when the loss becomes inf or NaN.
     """
     from .inference import dead_units
 
@@ -233,23 +370,30 @@ def train(config: TrainingConfig | None = None, log=print) -> TrainingResult:
         config.data = str(Path(config.data).resolve())  # infer may run from another directory
     config.validate()
     out_dir = Path(config.artifact_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"--artifact-dir {out_dir} is a file, not a directory: choose another path")
-    splits = HousingDataset.load(config.data).split()
-    train_set, valid_set = splits["train"], splits["valid"]
-    if config.norm == "none":
-        for warning in tn.diagnose(train_set.features, feature_names=FEATURES).warnings:
-            log(f"WARNING: {warning}")
-    log(f"data: {train_set.source}; train {len(train_set)} rows, valid {len(valid_set)} rows; normalization: "
-        f"{config.norm}; optimizer: {config.optimizer} (lr {config.lr:g})")
-    result = fit(config, train_set, valid_set, log=log, show_model=True)
-    if result.diverged_epoch is not None:
-        hint = ("Normalize the inputs (--norm minmax or --norm standard)" if config.norm == "none"
-                else "Lower the learning rate (--lr).")
-        raise tn.DivergenceError(f"training diverged: the loss became inf/NaN at epoch {result.diverged_epoch}. "
-                                 f"{hint} Nothing was written.")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_artifacts(result, out_dir)
+    _prepare_dir(out_dir)
+    with _exclusive(out_dir):
+        splits = HousingDataset.load(config.data).split()
+        train_set, valid_set = splits["train"], splits["valid"]
+        start_state = _load_resume(out_dir, config, train_set.fingerprint) if resume else None
+        if start_state is None:
+            for old in (out_dir / CHECKPOINT_DIR).glob("epoch-*.npz"):  # a new run: the old one's states go
+                old.unlink()
+        if config.norm == "none":
+            for warning in tn.diagnose(train_set.features, feature_names=FEATURES).warnings:
+                log(f"WARNING: {warning}")
+        log(f"data: {train_set.source}; train {len(train_set)} rows, valid {len(valid_set)} rows; normalization: "
+            f"{config.norm}; optimizer: {config.optimizer} (lr {config.lr:g})"
+            + (f"; resuming after epoch {start_state['epoch']}" if start_state else ""))
+        result = fit(config, train_set, valid_set, log=log, show_model=True, resume_from=start_state,
+                     on_epoch=lambda res, run: _save_epoch(out_dir, res, run))
+        if result.diverged_epoch is not None:
+            for old in (out_dir / CHECKPOINT_DIR).glob("epoch-*.npz"):
+                old.unlink()
+            hint = ("Normalize the inputs (--norm minmax or --norm standard)." if config.norm == "none"
+                    else "Lower the learning rate (--lr).")
+            raise tn.DivergenceError(f"training diverged: the loss became inf/NaN at epoch {result.diverged_epoch}. "
+                                     f"{hint} Nothing was published.")
+        save_artifacts(result, out_dir)
     best, best_epoch = result.best_valid
     baseline = float(np.mean((valid_set.targets.astype(np.float64) - result.target_mean) ** 2))
     dead = dead_units(result.best_model(), train_set.features, config.norm, config.device, config.batch_size)
