@@ -57,3 +57,31 @@ def test_cli_prints_our_errors_and_file_errors_in_one_line_and_bugs_with_a_trace
     args.run = bug
     with pytest.raises(KeyError, match="an internal bug"):
         cli.main([])
+
+
+def test_ctrl_c_while_the_package_is_still_importing_ends_quietly(monkeypatch, capsys):
+    import importlib.abc
+    import sys
+
+    import _tinygrad_norm_cli as launcher
+
+    class Interrupting(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "tinygrad_norm.cli":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "tinygrad_norm.cli", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
+    assert launcher.main(["--version"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_the_installed_command_goes_through_the_launcher():
+    import configparser
+
+    from conftest import REPO
+
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    assert "tinygrad-norm = _tinygrad_norm_cli:main" in cfg["options.entry_points"]["console_scripts"]

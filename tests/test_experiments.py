@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import tinygrad_norm as tn
 from tinygrad_norm import cli, experiments
 from tinygrad_norm.diagnose import DivergenceError, check_finite_loss, diagnose
 
@@ -133,3 +134,8 @@ def test_cli_diagnose_on_a_csv(tmp_path, capsys):
     assert "WARNING" in out and "a" in first_column and "b" in first_column and "y" not in first_column
     assert cli.main(["diagnose", "--data", str(path), "--target", "nope"]) == 2
     assert "not a column" in capsys.readouterr().err
+
+
+def test_diagnose_of_huge_finite_values_names_them():
+    with pytest.raises(tn.ArgumentError, match=r"feature\(s\) b \(\|x\| up to 1e\+308\) are too large"):
+        diagnose(np.array([[1.0, -1e308], [2.0, 1e308]]), feature_names=["a", "b"])

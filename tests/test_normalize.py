@@ -402,3 +402,60 @@ def test_corrupt_normalizer_state_is_a_clear_error_and_changes_nothing(data):
         with pytest.raises(ValueError):
             tn.nn.Sequential(layer).load_state_dict({"0._extra_state": state})
         np.testing.assert_array_equal(layer(tn.Tensor(data)).numpy(), before)
+
+
+# ---- issue: statistics never silently wrong -----------------------------------------------------------
+@pytest.mark.parametrize("method,x,expected", [
+    ("minmax", np.array([[0], [1e-5]], np.float16), [[0], [1]]),
+    ("minmax", np.array([[-3e38], [3e38]], np.float32), [[0], [1]]),
+    ("minmax", np.array([[-1e308], [1e308]]), [[0], [1]]),
+    ("maxabs", np.array([[-1e308], [1e308]]), [[-1], [1]]),
+    ("standard", np.array([[-60000], [0], [60000]], np.float16), [[-1], [0], [1]]),
+    ("standard", np.array([[-3e38], [3e38]], np.float32), [[-0.5 ** 0.5], [0.5 ** 0.5]]),
+])
+def test_finite_input_never_gives_inf_or_nan(method, x, expected):
+    import warnings as w
+
+    with w.catch_warnings():
+        w.simplefilter("error")  # no overflow RuntimeWarning either
+        norm = Normalizer(method).fit(x)
+        out = norm.transform(x)
+        back = norm.inverse_transform(out)
+    assert out.dtype == x.dtype and np.isfinite(out).all()
+    np.testing.assert_allclose(out.astype(np.float64), expected, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(back.astype(np.float64), x.astype(np.float64), rtol=1e-3)
+
+
+def test_statistics_that_overflow_float64_are_an_error_naming_the_feature():
+    x = np.column_stack([np.ones(2), [-1e308, 1e308]])
+    with pytest.raises(tn.ArgumentError, match=r"feature\(s\) 'big' \(\|x\| up to 1e\+308\).*rescale"):
+        Normalizer("standard", feature_names=["ok", "big"]).fit(x)
+
+
+def test_a_result_that_does_not_fit_the_dtype_is_an_error():
+    norm = Normalizer("minmax", feature_names=["f"]).fit(np.array([[0.0], [1e-3]], np.float16))
+    with pytest.raises(tn.ArgumentError, match="'f' does not fit in float16"):  # 60000 / 1e-3 > 65504
+        norm.transform(np.array([[60000.0]], np.float16))
+
+
+@pytest.mark.parametrize("make_out", [lambda y: y[::-1], lambda y: y[1:], lambda y: y.reshape(-1)[3:].reshape(-1)])
+def test_out_overlapping_the_input_gives_the_right_result(make_out):
+    x = np.random.default_rng(0).standard_normal((300_001, 4)).astype(np.float32)
+    norm = Normalizer().fit(x)
+    buf = x.copy()
+    if make_out(buf).size == buf.size:  # reversed rows
+        out, src, ref = make_out(buf), buf, norm.transform(x)
+    else:  # shifted by one row, or by three elements
+        src = buf[:-1]
+        flat = buf.reshape(-1)
+        out = flat[4:].reshape(-1, 4) if make_out(buf).ndim == 2 else flat[3:3 + src.size].reshape(src.shape)
+        ref = norm.transform(x[:-1])
+    norm.transform(src, out=out)
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_fit_of_something_that_is_not_a_table_says_so():
+    with pytest.raises(TypeError, match="dict"):
+        Normalizer().fit({"a": [1, 2]})
+    with pytest.raises(TypeError, match="str"):
+        Normalizer().fit("1,2,3")

@@ -75,12 +75,18 @@ def diagnose(x: Any, feature_names: Sequence[str] | None = None) -> Diagnosis:
     names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(d)]
     if len(names) != d:
         raise ShapeError(f"diagnose: {len(names)} feature names for {d} features")
-    if not (np.isfinite(mean).all() and np.isfinite(lo).all() and np.isfinite(hi).all()):
+    with np.errstate(over="ignore", invalid="ignore"):
+        std = np.sqrt(m2 / max(n - 1, 1))
+        rms = np.sqrt(m2 / n + mean * mean)
+    ok = np.isfinite(mean) & np.isfinite(lo) & np.isfinite(hi) & np.isfinite(m2) & np.isfinite(rms)
+    if not ok.all():
         bad = backend.to_numpy(backend.xp.count_nonzero(~backend.xp.isfinite(arr), axis=0))
-        cols = ", ".join(f"{names[j]}: {int(bad[j])}" for j in np.flatnonzero(bad))
-        raise ArgumentError(f"diagnose: data contains NaN/inf values ({cols}); drop or impute them first")
-    std = np.sqrt(m2 / max(n - 1, 1))
-    rms = np.sqrt(m2 / n + mean * mean)
+        if bad.any():
+            cols = ", ".join(f"{names[j]}: {int(bad[j])}" for j in np.flatnonzero(bad))
+            raise ArgumentError(f"diagnose: data contains NaN/inf values ({cols}); drop or impute them first")
+        big = [f"{names[j]} (|x| up to {max(abs(lo[j]), abs(hi[j])):.3g})" for j in np.flatnonzero(~ok)]
+        raise ArgumentError(f"diagnose: feature(s) {', '.join(big)} are too large for float64 statistics (their "
+                            "squares overflow); rescale them first, e.g. divide by a power of 10")
     feats = [FeatureStats(names[j], float(mean[j]), float(std[j]), float(lo[j]), float(hi[j]), float(rms[j]))
              for j in range(d)]
     varying = std > 0

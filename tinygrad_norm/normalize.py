@@ -39,6 +39,9 @@ class _Input(NamedTuple):
 
 def _as_2d(x: Any, what: str) -> _Input:
     """The input as a 2-D float array on its backend; clear errors for bad input."""
+    if isinstance(x, (str, bytes, dict, set)):
+        raise ArgumentTypeError(f"{what}: expected a 2-D array or Tensor (rows, features), got a "
+                                f"{type(x).__name__}")
     if isinstance(x, Tensor):
         arr, backend, is_tensor = x.data, x._backend, True
     elif hasattr(x, "__cuda_array_interface__"):
@@ -63,6 +66,12 @@ def _as_2d(x: Any, what: str) -> _Input:
         # Unix timestamps to 128 s); transform returns the default float32
         arr = arr.astype(np.float64)
     return _Input(arr, backend, is_tensor, was_float)
+
+
+def _same_layout(a: Any, b: Any) -> bool:
+    """The same memory element for element (so an elementwise in-place pass is safe)."""
+    return a is b or (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+                      and a.strides == b.strides and a.shape == b.shape)
 
 
 class Normalizer:
@@ -122,6 +131,7 @@ class Normalizer:
         self.n_features: int | None = None
         self._mean = self._m2 = self._min = self._max = None
         self._derived = None
+        self._prescale: tuple | None = None
         return self
 
     @property
@@ -132,6 +142,9 @@ class Normalizer:
         """Fit on an array/Tensor, or on an iterable of chunks (e.g. a data loader; a chunk that is a
         tuple contributes its first item, the features)."""
         self.reset()
+        if isinstance(data, (str, bytes, dict, set)):
+            raise ArgumentTypeError(f"fit() takes an array, a Tensor or an iterable of chunks, got a "
+                                    f"{type(data).__name__}")
         if isinstance(data, (np.ndarray, Tensor, list)) or hasattr(data, "__cuda_array_interface__"):
             return self.partial_fit(data)
         if not isinstance(data, Iterable):
@@ -172,12 +185,15 @@ class Normalizer:
             return
         xp = backend.xp
         bad = backend.to_numpy(xp.count_nonzero(~xp.isfinite(x), axis=0))
-        if not bad.any():
-            raise ArgumentError("statistics overflowed: the data's values are too large for their dtype; "
-                             "convert to float64 first")
+        if not bad.any():  # finite data whose statistics overflow float64
+            over = [j for j in range(x.shape[1]) if not all(np.isfinite(s[j]) for s in stats)]
+            big = backend.to_numpy(xp.max(xp.abs(x), axis=0))
+            names = ", ".join(f"{self._name(j)} (|x| up to {float(big[j]):.3g})" for j in over)
+            raise ArgumentError(f"feature(s) {names}: values this large overflow float64 statistics (their squared "
+                                "deviations exceed 1.8e308); rescale them first, e.g. divide by a power of 10")
         cols = ", ".join(f"feature {self._name(j)}: {int(bad[j])}" for j in np.flatnonzero(bad))
         raise ArgumentError(f"fit data contains {int(bad.sum())} NaN/inf value(s) ({cols}); "
-                         "drop or impute them before fitting")
+                            "drop or impute them before fitting")
 
     # ---- fitted statistics ----------------------------------------------------------
     def _require_fitted(self, what: str) -> None:
@@ -230,12 +246,8 @@ class Normalizer:
             return None
         return self.feature_range if self.method == "minmax" else (-1.0, 1.0)
 
-    def _affine(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """(shift, scale, offset) so that transform(x) = (x - shift) * scale + offset, in float64."""
-        self._require_fitted("transform")
-        if self._derived is not None:
-            return self._derived
-        d = self.n_features
+    def _spread(self, d: int) -> tuple:
+        """(shift, spread, offset, constant mask, what constant means) of the fitted method, in float64."""
         offset = None
         if self.method == "standard":
             shift = self._mean.copy() if self.with_mean else np.zeros(d)
@@ -259,14 +271,49 @@ class Normalizer:
             spread = np.maximum(np.abs(self._min), np.abs(self._max))
             constant = spread == 0
             what = "max|x| == 0"
+        return shift, spread, offset, constant, what
+
+    def _affine(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(shift, scale, offset) so that transform(x) = (x - shift) * scale + offset, in float64."""
+        self._require_fitted("transform")
+        if self._derived is not None:
+            return self._derived
+        d = self.n_features
+        with np.errstate(over="ignore"):  # spreads near float64's limit: the careful path's prescale handles them
+            shift, spread, offset, constant, what = self._spread(d)
         if constant.any():
             names = ", ".join(self._name(j) for j in np.flatnonzero(constant))
             warnings.warn(f"{self.method} normalizer: feature(s) {names} are constant ({what}) in the fit data; "
                           "their scale is set to 1 (they carry no information: consider dropping them)",
                           NormalizerWarning, stacklevel=3)
-        scale = 1.0 / np.where(constant, 1.0, spread)
+        with np.errstate(over="ignore"):
+            scale = 1.0 / np.where(constant, 1.0, spread)
+        self._prescale = self._safe_scaling(constant)
+        _, p, scale_p = self._prescale
+        if p != 1.0:  # max - min overflowed: the scale from the prescaled spread (possibly subnormal)
+            scale = scale_p * p
         self._derived = (shift, scale, offset)
         return self._derived
+
+    def _safe_scaling(self, constant: np.ndarray) -> tuple[float, float, np.ndarray]:
+        """(magnitude, p, scale / p): the largest value the transform handles, and a power-of-two prescale p
+        for statistics near float64's limit, where ``max - min`` itself overflows. Used by the careful path."""
+        if self.method == "standard":
+            magnitude = float(np.max(np.abs(self._mean) + 8 * np.sqrt(self._m2 / self.count)))
+        else:
+            magnitude = float(np.max(np.maximum(np.abs(self._min), np.abs(self._max))))
+        p = 1.0
+        if not np.isfinite(magnitude) or magnitude > np.finfo(np.float64).max / 16:
+            p = 2.0 ** -16  # exact in binary; |x| * p stays far below the limit, differences cannot overflow
+        if self.method == "minmax":
+            low, high = self.feature_range
+            spread_p = (self._max * p - self._min * p) / (high - low)
+        elif self.method == "maxabs":
+            spread_p = np.maximum(np.abs(self._min), np.abs(self._max)) * p
+        else:
+            spread_p = (self.std if self.with_std else np.ones(self.n_features)) * p
+        scale_p = 1.0 / np.where(constant | (spread_p == 0), p, spread_p)
+        return magnitude, p, scale_p
 
     # ---- applying ---------------------------------------------------------------
     def _check_features(self, x: Any, what: str) -> None:
@@ -309,15 +356,45 @@ class Normalizer:
         want = DEFAULT_DTYPE if from_int else arr.dtype
         if out is not None and (out.shape != arr.shape or out.dtype != want):
             raise ShapeError(f"{what}: out has shape {out.shape} / dtype {out.dtype}, needs {arr.shape} / {want}")
-        res = backend.affine_apply(arr, shift, scale, offset, out=None if from_int else out, inverse=inverse)
+        if out is not None and backend.name == "cpu" and not _same_layout(out, arr) and np.shares_memory(out, arr):
+            arr = arr.copy()  # out overlaps x shifted (e.g. out=x[::-1]): read x before writing over it
+        magnitude = self._prescale[0]
+        if from_int or want.itemsize < 4 or self._prescale[1] != 1.0 or magnitude > float(np.finfo(want).max) / 16:
+            return self._apply_careful(arr, backend, out, inverse, clip, want)
+        res = backend.affine_apply(arr, shift, scale, offset, out=out, inverse=inverse)
         if clip is not None:
             backend.xp.clip(res, clip[0], clip[1], out=res)
-        if from_int:
-            if out is None:
-                return res.astype(DEFAULT_DTYPE)
-            out[...] = res
-            return out
         return res
+
+    def _apply_careful(self, arr: Any, backend: Backend, out: Any, inverse: bool, clip: Any, want: np.dtype) -> Any:
+        """The transform in float64, prescaled by a power of two when the statistics are near float64's limit:
+        for float16 and integer input and for statistics too large for the input's dtype. A result that does
+        not fit ``want`` is an error naming the features, never inf or NaN."""
+        shift, _, offset = self._derived
+        _, p, scale_p = self._prescale
+        xp = backend.xp
+        x64 = arr.astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if inverse:  # y -> ((y - offset) / (scale / p) + shift * p) / p
+                res = backend.affine_apply(x64, shift * p, scale_p, offset, out=x64, inverse=True)
+                res /= p
+            else:  # x -> (x * p - shift * p) * (scale / p) + offset
+                if p != 1.0:
+                    x64 *= p
+                res = backend.affine_apply(x64, shift * p, scale_p, offset, out=x64)
+                if clip is not None:
+                    xp.clip(res, clip[0], clip[1], out=res)
+            cast = res.astype(want)
+        finite_in = xp.isfinite(arr)
+        broken = backend.to_numpy(xp.any(~xp.isfinite(cast) & finite_in, axis=0))
+        if broken.any():
+            names = ", ".join(self._name(j) for j in np.flatnonzero(broken))
+            raise ArgumentError(f"{'inverse_transform' if inverse else 'transform'}: the result for feature(s) "
+                                f"{names} does not fit in {want} (it overflows); pass float64 data")
+        if out is None:
+            return cast
+        out[...] = cast
+        return out
 
     # ---- state -----------------------------------------------------------------
     def config(self) -> dict[str, Any]:

@@ -61,9 +61,12 @@ class HousingDataset:
             self.features = np.ascontiguousarray(features, dtype=np.float32)
             self.targets = np.ascontiguousarray(targets, dtype=np.float32)
         if not (np.isfinite(self.features).all() and np.isfinite(self.targets).all()):
-            bad = [COLUMNS[j] for j in range(NUM_FEATURES) if not np.isfinite(self.features[:, j]).all()]
-            bad += [TARGET] if not np.isfinite(self.targets).all() else []
-            raise DataError(f"columns {bad} hold values too large for float32 (|x| > 3.4e38)")
+            table = np.column_stack([self.features, self.targets])
+            r, c = np.argwhere(~np.isfinite(table))[0]
+            bad = [COLUMNS[j] for j in range(len(COLUMNS)) if not np.isfinite(table[:, j]).all()]
+            raise DataError(f"{source}: columns {bad} hold values too large for float32 (|x| > 3.4e38), first "
+                            f"{COLUMNS[c]} in data row {r + 1} (line {r + 2} of a CSV with a header): "
+                            f"{float(np.column_stack([features, targets])[r, c]):.4g}")
         self.name = name
         self.source = source
         self.fingerprint = fingerprint
