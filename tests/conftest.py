@@ -47,3 +47,12 @@ def housing_csv() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The adversarial suite's counts, when it ran (tests/test_adversarial.py)."""
+    import sys
+
+    suite = sys.modules.get("test_adversarial")
+    if suite is not None and suite.COUNTS["tried"]:
+        terminalreporter.write_line(suite.pytest_terminal_summary_line())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import textwrap
 
@@ -81,11 +82,27 @@ def main(argv: list[str] | None = None) -> int:
             else ""
         print(f"interrupted{hint}", file=sys.stderr)
         return 130
-    except (TinygradNormError, OSError) as e:
-        # our errors and the file system's say what was wrong and what to do: one line, no traceback.
-        # Anything else is a bug and keeps its traceback.
+    except TinygradNormError as e:
+        # our errors say what was wrong and what to do: one line, no traceback. Anything else is a bug
+        # and keeps its traceback.
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        print(f"error: {_file_error(e)}", file=sys.stderr)
+        return 2
+
+
+def _file_error(e: OSError) -> str:
+    """A file-system error as one line: what failed, on which path, and what to do."""
+    if e.strerror is None:  # raised by us with a full message
+        return str(e)
+    path = f" {e.filename}" if e.filename else ""
+    todo = {errno.ENOSPC: "free some disk space, or choose another --artifact-dir",
+            errno.EDQUOT: "free some disk space, or choose another --artifact-dir",
+            errno.EROFS: "the file system is read-only: choose another --artifact-dir",
+            errno.EACCES: "check the permissions, or choose another path",
+            errno.EPERM: "check the permissions, or choose another path"}.get(e.errno, "check the path")
+    return f"{e.strerror}:{path}; {todo}"
 
 
 if __name__ == "__main__":

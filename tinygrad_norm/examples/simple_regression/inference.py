@@ -101,7 +101,8 @@ def load_checkpoint(artifact_dir: str | Path, checkpoint: str = "best",
         raise _bad(path, f"it does not match the model ({e})") from None
     if not all(np.isfinite(p.numpy()).all() for p in model.parameters()):
         raise _bad(path, f"its {checkpoint!r} weights are not finite (the run diverged)")
-    info = {"config": config, "data": ckpt.get("data") or {}, "target_mean": ckpt.get("target_mean"),
+    data = ckpt.get("data")
+    info = {"config": config, "data": data if isinstance(data, dict) else {}, "target_mean": ckpt.get("target_mean"),
             "epoch": entry["epoch"], "checkpoint": checkpoint}
     return model.eval(), info
 
@@ -182,6 +183,7 @@ def infer(artifact_dir: str | Path = "artifacts/simple-regression", data: str | 
     norm = info["config"]["norm"]
     full = HousingDataset.load(data)
     trained_on = info["data"].get("fingerprint")
+    trained_on = trained_on if isinstance(trained_on, str) else None
     if trained_on and full.fingerprint != trained_on:
         log(f"WARNING: {full.source} is not the table this model was trained on (sha256 of the values differs), so "
             "its 'test' split may hold rows the model trained on: the numbers below are not a fair test")
