@@ -128,3 +128,44 @@ def test_optimizer_errors():
         tn.optim.Adam([tn.ones(2, requires_grad=True)], lr=-1)
     with pytest.raises(ValueError, match="beta"):
         tn.optim.Adam([tn.ones(2, requires_grad=True)], betas=(1.0, 0.9))
+
+
+def test_mixed_dtypes_are_grouped_like_torchs_fused_adam():
+    """float32 and float64 parameters in one optimizer: one group each, the same trajectory as torch."""
+    rng = np.random.default_rng(3)
+    w32, w64 = rng.standard_normal((4, 3)).astype(np.float32), rng.standard_normal((3,))
+    a, b = tn.Tensor(w32, requires_grad=True), tn.Tensor(w64, dtype=np.float64, requires_grad=True)
+    ta, tb = torch.tensor(w32, requires_grad=True), torch.tensor(w64, requires_grad=True)
+    opt, ref = tn.optim.Adam([a, b], lr=1e-2), torch.optim.Adam([ta, tb], lr=1e-2)
+    assert len(opt._groups) == 2
+    for _ in range(10):
+        opt.zero_grad()
+        ref.zero_grad()
+        (a * a).sum().backward()
+        (b * b * b).sum().backward()
+        ((ta * ta).sum() + (tb * tb * tb).sum()).backward()
+        opt.step()
+        ref.step()
+    np.testing.assert_allclose(a.numpy(), ta.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(b.numpy(), tb.detach().numpy(), rtol=1e-12)
+
+
+def test_tensors_know_nothing_of_optimizers():
+    p = tn.Tensor(np.ones(3), requires_grad=True)
+    opt = tn.optim.SGD([p], lr=0.1)
+    assert not hasattr(p, "_grad_buf") and "_grad_buf" not in tn.Tensor.__slots__
+    assert opt.state_dict()["state"] == {}  # plain SGD keeps no momentum buffer
+    (p * p).sum().backward()
+    grad_before = p.grad.numpy().copy()
+    opt.step()
+    np.testing.assert_array_equal(p.grad.numpy(), grad_before)  # the optimizer copies gradients in, never aliases
+    np.testing.assert_allclose(p.numpy(), 1 - 0.1 * 2)
+
+
+def test_parameter_data_replaced_after_the_optimizer_was_made_still_trains():
+    p = tn.Tensor(np.ones(3), requires_grad=True)
+    opt = tn.optim.Adam([p], lr=0.1)
+    p.data = np.full(3, 5.0, dtype=np.float32)  # assigned by hand
+    (p * p).sum().backward()
+    opt.step()
+    assert (p.numpy() < 5.0).all() and opt._groups[0].views[0] is p.data

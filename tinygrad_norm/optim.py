@@ -1,10 +1,10 @@
-"""SGD and Adam with torch.optim's update rules, fused over one flat buffer.
+"""SGD and Adam with torch.optim's update rules, fused over flat buffers the optimizer owns.
 
-At construction the optimizer moves every parameter into one contiguous buffer
-(each parameter's ``.data`` becomes a view of it) and gives each parameter a
-view of one flat gradient buffer that ``backward()`` writes into. A step is
-then one pass of the backend's update kernel over all parameters at once,
-instead of a loop of small array calls per parameter.
+Parameters are grouped by (device, dtype), as torch's fused Adam groups them. For each group the
+optimizer keeps one contiguous parameter buffer (each parameter's ``.data`` becomes a view of it),
+one gradient buffer that ``step`` copies the parameters' ``.grad`` into, and its state buffers
+(momentum, Adam's moments). A step is then one pass of the backend's update kernel per group
+instead of a loop of small array calls per parameter. Tensors know nothing of optimizers.
 """
 
 from __future__ import annotations
@@ -14,8 +14,40 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ArgumentError, ArgumentTypeError, ShapeError
+from .errors import ArgumentError, ArgumentTypeError, CheckpointError
 from .tensor import Tensor
+
+
+class _Group:
+    """The parameters of one (device, dtype), their flat buffers and state."""
+
+    def __init__(self, params: list[Tensor], state_names: tuple[str, ...]) -> None:
+        self.params = params
+        self.backend = params[0]._backend
+        xp = self.backend.xp
+        sizes = [p.size for p in params]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int).tolist()
+        dtype = params[0].dtype
+        self.flat = xp.empty(self.offsets[-1], dtype=dtype)
+        self.flat_grad = xp.zeros(self.offsets[-1], dtype=dtype)
+        self.state = {name: xp.zeros(self.offsets[-1], dtype=dtype) for name in state_names}
+        self.views: list[Any] = []
+        self.grad_views = [self.flat_grad[self.slice(j)].reshape(p.shape) for j, p in enumerate(params)]
+        self.index: list[int] = []
+        self.uniform = True  # every member has taken the same number of steps
+        self.bind()
+
+    def bind(self) -> None:
+        """Make every parameter's data a view of the flat buffer (copying its current values in)."""
+        self.views = []
+        for i, p in enumerate(self.params):
+            view = self.flat[self.offsets[i]:self.offsets[i + 1]].reshape(p.shape)
+            view[...] = p.data
+            p.data = view
+            self.views.append(view)
+
+    def slice(self, i: int) -> slice:
+        return slice(self.offsets[i], self.offsets[i + 1])
 
 
 class Optimizer:
@@ -28,82 +60,84 @@ class Optimizer:
             if not isinstance(p, Tensor):
                 raise ArgumentTypeError(f"optimizer parameters must be Tensors, got {type(p).__name__}")
             if not p.requires_grad:
-                raise ShapeError(f"optimizer got a tensor of shape {p.shape} that does not require grad")
+                raise ArgumentError(f"optimizer got a tensor of shape {p.shape} that does not require grad")
             if not p.is_leaf:
                 raise ArgumentError("optimizer parameters must be leaf tensors (not results of operations)")
             if id(p) not in seen:
                 seen.add(id(p))
                 unique.append(p)
         if not unique:
-            raise ArgumentError("optimizer got an empty parameter list")
-        first = unique[0]
-        for p in unique:
-            if p._backend is not first._backend or p.dtype != first.dtype:
-                raise ArgumentError(f"all parameters must share one device and dtype; got {first.device}/{first.dtype} "
-                                 f"and {p.device}/{p.dtype}")
+            raise ArgumentError("optimizer got an empty parameter list (a Module keeps its layers in attributes, "
+                                "nn.Sequential, nn.ModuleList or nn.ModuleDict; a plain list of layers is not seen)")
         self.params = unique
-        self._backend = first._backend
         self._steps = [0] * len(unique)  # per parameter, as torch counts them
-        self._flatten()
-        xp = self._backend.xp
-        self._state = {name: xp.zeros(self._flat.shape, dtype=self._flat.dtype) for name in self._state_names}
+        self._groups = self._make_groups()
 
-    def _flatten(self) -> None:
-        xp = self._backend.xp
-        sizes = [p.size for p in self.params]
-        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int).tolist()
-        dtype = self.params[0].dtype
-        self._flat = xp.empty(self._offsets[-1], dtype=dtype)
-        self._flat_grad = xp.zeros(self._offsets[-1], dtype=dtype)
-        for i, p in enumerate(self.params):
-            lo, hi = self._offsets[i], self._offsets[i + 1]
-            view = self._flat[lo:hi].reshape(p.shape)
-            view[...] = p.data
-            p.data = view
-            p._grad_buf = self._flat_grad[lo:hi].reshape(p.shape)
-            if p.grad is not None:
-                p._grad_buf[...] = p.grad.data
-                p.grad = Tensor._make(p._grad_buf, p._backend)
-        self._views = [p.data for p in self.params]
+    def _make_groups(self) -> list[_Group]:
+        by_kind: dict[tuple[str, np.dtype], list[Tensor]] = {}
+        for p in self.params:
+            by_kind.setdefault((p.device, p.dtype), []).append(p)
+        self._where = {}  # parameter index -> (group, index in group)
+        position = {id(p): i for i, p in enumerate(self.params)}
+        groups = [_Group(ps, self._state_names) for ps in by_kind.values()]
+        for g in groups:
+            g.index = [position[id(p)] for p in g.params]  # each member's index in self.params
+            for j, p in enumerate(g.params):
+                self._where[id(p)] = (g, j)
+        return groups
 
     def _sync(self) -> None:
-        """Re-link parameters whose ``.data`` was replaced (e.g. assigned by hand) since the last step."""
-        if any(p.data is not v for p, v in zip(self.params, self._views)):
-            old = {name: buf.copy() for name, buf in getattr(self, "_state", {}).items()}
-            self._flatten()
-            self._state = old
-        for p in self.params:
-            if p.grad is not None and p.grad.data is not p._grad_buf:
-                p._backend.xp.copyto(p._grad_buf, p.grad.data)
-                p.grad = Tensor._make(p._grad_buf, p._backend)
+        """Re-bind parameters whose ``.data`` was replaced since the last step (assigned by hand, or
+        moved by ``Module.to``), keeping the state; a move to another device or dtype regroups them."""
+        for g in self._groups:
+            if all(p.data is v for p, v in zip(g.params, g.views)):
+                continue
+            if any(p.device != g.params[0].device or p.dtype != g.flat.dtype for p in g.params) or \
+                    any(p.device != g.backend.name for p in g.params):
+                self._regroup()
+                return
+            g.bind()
+
+    def _regroup(self) -> None:
+        old = {id(p): {k: g.backend.to_numpy(v[g.slice(j)]) for k, v in g.state.items()}
+               for g in self._groups for j, p in enumerate(g.params)}
+        self._groups = self._make_groups()
+        for g in self._groups:
+            for j, p in enumerate(g.params):
+                for k, v in old[id(p)].items():
+                    g.state[k][g.slice(j)] = g.backend.asarray(v, g.flat.dtype)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear gradients. With ``set_to_none`` (default, like torch) a parameter that gets no
         gradient in the next backward is skipped by the next step, exactly as in torch."""
         for p in self.params:
-            p.grad = None
-        if not set_to_none:
-            self._flat_grad.fill(0)
-            for p in self.params:
-                p.grad = Tensor._make(p._grad_buf, p._backend)
+            if set_to_none or p.grad is None:
+                p.grad = None if set_to_none else Tensor._make(p._backend.xp.zeros_like(p.data), p._backend)
+            else:
+                p.grad.data.fill(0)
 
     def step(self) -> None:
         self._sync()
-        have = [p.grad is not None for p in self.params]
-        if not any(have):
-            return
-        if all(have) and len(set(self._steps)) == 1:
-            self._steps = [s + 1 for s in self._steps]
-            self._update(self._flat, self._flat_grad, self._state, self._steps[0])
-            return
-        for i in range(len(self.params)):  # some parameters got no gradient: update the others one by one
-            if have[i]:
-                lo, hi = self._offsets[i], self._offsets[i + 1]
-                self._steps[i] += 1
-                state = {k: v[lo:hi] for k, v in self._state.items()}
-                self._update(self._flat[lo:hi], self._flat_grad[lo:hi], state, self._steps[i])
+        for g in self._groups:
+            grads = [p.grad for p in g.params]
+            if g.uniform and all(gr is not None for gr in grads):  # the hot path: every parameter has a gradient, steps agree
+                copyto = g.backend.xp.copyto
+                for view, grad in zip(g.grad_views, grads):  # copy-in to the group's flat buffer
+                    copyto(view, grad.data)
+                for i in g.index:
+                    self._steps[i] += 1
+                self._update(g.backend, g.flat, g.flat_grad, g.state, self._steps[g.index[0]])
+                continue
+            for j, i in enumerate(g.index):  # some parameters got no gradient: update the others one by one
+                if grads[j] is not None:
+                    g.grad_views[j][...] = grads[j].data
+                    self._steps[i] += 1
+                    sl = g.slice(j)
+                    self._update(g.backend, g.flat[sl], g.flat_grad[sl], {k: v[sl] for k, v in g.state.items()},
+                                 self._steps[i])
+            g.uniform = len({self._steps[i] for i in g.index}) == 1
 
-    def _update(self, param: Any, grad: Any, state: dict[str, Any], step: int) -> None:
+    def _update(self, backend: Any, param: Any, grad: Any, state: dict[str, Any], step: int) -> None:
         raise NotImplementedError
 
     # ---- state -----------------------------------------------------------------
@@ -111,27 +145,45 @@ class Optimizer:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        be = self._backend
+        """Hyperparameters, per-parameter step counts and state (one array per parameter, in parameter order)."""
+        state: dict[str, list[np.ndarray]] = {k: [] for k in self._state_names}
+        for p in self.params:
+            g, j = self._where[id(p)]
+            for k in self._state_names:
+                state[k].append(np.array(g.backend.to_numpy(g.state[k][g.slice(j)])).reshape(p.shape))
         return {"type": type(self).__name__, "hyperparameters": self.hyperparameters(),
-                "steps": list(self._steps), "sizes": [p.size for p in self.params],
-                "state": {k: np.array(be.to_numpy(v)) for k, v in self._state.items()}}
+                "steps": list(self._steps), "sizes": [p.size for p in self.params], "state": state}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("type") != type(self).__name__:
-            raise ArgumentError(f"optimizer state is for {state.get('type')!r}, not {type(self).__name__}")
+        """Restore what :meth:`state_dict` returned (checked first: on an error nothing changes)."""
+        if not isinstance(state, dict) or state.get("type") != type(self).__name__:
+            raise CheckpointError(f"optimizer state is for {state.get('type') if isinstance(state, dict) else state!r}, "
+                                  f"not {type(self).__name__}")
         sizes = [p.size for p in self.params]
         if list(state.get("sizes", [])) != sizes:
-            raise ArgumentError(f"optimizer state is for parameters of sizes {state.get('sizes')}, "
-                             f"these have sizes {sizes}")
+            raise CheckpointError(f"optimizer state is for parameters of sizes {state.get('sizes')}, these have "
+                                  f"sizes {sizes}")
+        arrays = state.get("state")
+        steps = state.get("steps")
+        if not isinstance(arrays, dict) or not isinstance(steps, list) or len(steps) != len(sizes) \
+                or not all(isinstance(s, int) and s >= 0 for s in steps):
+            raise CheckpointError("optimizer state has malformed steps or state")
         for k in self._state_names:
-            if k not in state["state"]:
-                raise ArgumentError(f"optimizer state is missing {k!r}")
-        for k, v in state["hyperparameters"].items():
+            values = arrays.get(k)
+            if not isinstance(values, list) or [np.asarray(v).size for v in values] != sizes:
+                raise CheckpointError(f"optimizer state {k!r} is missing or does not fit the parameters")
+        hyper = state.get("hyperparameters")
+        if not isinstance(hyper, dict) or set(hyper) != set(self.hyperparameters()):
+            raise CheckpointError("optimizer state has different hyperparameters")
+        for k, v in hyper.items():
             setattr(self, k, tuple(v) if isinstance(v, list) else v)
-        self._steps = [int(s) for s in state["steps"]]
-        for k in self._state_names:
-            self._backend.xp.copyto(self._state[k], self._backend.asarray(np.asarray(state["state"][k]),
-                                                                         self._flat.dtype))
+        self._steps = [int(s) for s in steps]
+        for g in self._groups:
+            g.uniform = len({self._steps[i] for i in g.index}) == 1
+        for i, p in enumerate(self.params):
+            g, j = self._where[id(p)]
+            for k in self._state_names:
+                g.state[k][g.slice(j)] = g.backend.asarray(np.asarray(arrays[k][i]).reshape(-1), g.flat.dtype)
 
 
 def _check(name: str, value: float, lo: float = 0.0, hi: float | None = None) -> float:
@@ -144,8 +196,6 @@ def _check(name: str, value: float, lo: float = 0.0, hi: float | None = None) ->
 class SGD(Optimizer):
     """torch.optim.SGD: p -= lr * g, with optional momentum (dampening, nesterov) and weight decay."""
 
-    _state_names = ("momentum_buffer",)
-
     def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False) -> None:
         self.lr = _check("lr", lr)
@@ -155,16 +205,17 @@ class SGD(Optimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ArgumentError("nesterov momentum needs momentum > 0 and dampening = 0")
         self.nesterov = bool(nesterov)
+        self._state_names = ("momentum_buffer",) if self.momentum else ()  # plain SGD keeps no state
         super().__init__(params)
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"lr": self.lr, "momentum": self.momentum, "dampening": self.dampening,
                 "weight_decay": self.weight_decay, "nesterov": self.nesterov}
 
-    def _update(self, param, grad, state, step):
-        self._backend.sgd_update(param, grad, state["momentum_buffer"], first=step == 1, lr=self.lr,
-                                 momentum=self.momentum, dampening=self.dampening,
-                                 weight_decay=self.weight_decay, nesterov=self.nesterov)
+    def _update(self, backend, param, grad, state, step):
+        backend.sgd_update(param, grad, state.get("momentum_buffer"), first=step == 1, lr=self.lr,
+                           momentum=self.momentum, dampening=self.dampening, weight_decay=self.weight_decay,
+                           nesterov=self.nesterov)
 
 
 class Adam(Optimizer):
@@ -183,7 +234,6 @@ class Adam(Optimizer):
     def hyperparameters(self) -> dict[str, Any]:
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
 
-    def _update(self, param, grad, state, step):
-        self._backend.adam_update(param, grad, state["exp_avg"], state["exp_avg_sq"], step=step, lr=self.lr,
-                                  beta1=self.betas[0], beta2=self.betas[1], eps=self.eps,
-                                  weight_decay=self.weight_decay)
+    def _update(self, backend, param, grad, state, step):
+        backend.adam_update(param, grad, state["exp_avg"], state["exp_avg_sq"], step=step, lr=self.lr,
+                            beta1=self.betas[0], beta2=self.betas[1], eps=self.eps, weight_decay=self.weight_decay)

@@ -80,7 +80,7 @@ class Tensor:
     is ``"cpu"`` or ``"cuda"`` (default: where ``data`` already lives).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_backend", "_grad_buf", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_backend", "__weakref__")
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -103,7 +103,6 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self._ctx = None
         self._backend: Backend = backend
-        self._grad_buf = None  # an optimizer-owned slot that backward writes this leaf's grad into
 
     @staticmethod
     def _make(data: Any, backend: Backend, requires_grad: bool = False, ctx: Any = None) -> Tensor:
@@ -113,7 +112,6 @@ class Tensor:
         t.requires_grad = requires_grad
         t._ctx = ctx
         t._backend = backend
-        t._grad_buf = None
         return t
 
     # ---- properties --------------------------------------------------------
@@ -186,6 +184,18 @@ class Tensor:
         if backend is self._backend:
             return self
         return F.ToDevice.apply(self, backend=backend)
+
+    def to_(self, device: str) -> Tensor:
+        """Move this leaf tensor's data to ``device`` in place (what ``Module.to`` does to parameters);
+        its gradient is dropped."""
+        if self._ctx is not None:
+            raise GraphError("to_() moves leaf tensors only; use .to(device) for a result of operations")
+        backend = get_backend(device)
+        if backend is not self._backend:
+            self.data = backend.asarray(self.data, self.dtype)
+            self._backend = backend
+            self.grad = None
+        return self
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
@@ -272,15 +282,8 @@ class Tensor:
         if g.dtype != self.dtype:
             g = g.astype(self.dtype)
         cur = self.grad
-        buf = self._grad_buf
-        if cur is None:
-            if buf is not None:
-                self._backend.xp.copyto(buf, g)
-                self.grad = Tensor._make(buf, self._backend)
-            else:  # copy: g may alias another input's gradient or a broadcast view
-                self.grad = Tensor._make(self._backend.xp.array(g), self._backend)
-        elif cur.data is buf:
-            buf += g
+        if cur is None:  # copy: g may alias another input's gradient or a broadcast view
+            self.grad = Tensor._make(self._backend.xp.array(g), self._backend)
         else:
             self.grad = Tensor._make(cur.data + g, self._backend)
 

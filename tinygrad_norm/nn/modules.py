@@ -181,13 +181,9 @@ class Module:
 
     def to(self, device: str) -> Module:
         """Move every parameter and buffer to ``device`` in place."""
-        backend = get_backend(device)
+        get_backend(device)  # an unknown device is an error before anything moves
         for _, t in self._named_tensors((Parameter, Buffer)):
-            if t._backend is not backend:
-                t.data = backend.asarray(t.data, t.dtype)
-                t._backend = backend
-                t.grad = None
-                t._grad_buf = None
+            t.to_(device)
         return self
 
     def zero_grad(self) -> None:
