@@ -120,7 +120,8 @@ class Optimizer:
         self._sync()
         for g in self._groups:
             grads = [p.grad for p in g.params]
-            if g.uniform and all(gr is not None for gr in grads):  # the hot path: every parameter has a gradient, steps agree
+            # the hot path: every parameter has a gradient and the same step count
+            if g.uniform and all(gr is not None for gr in grads):
                 copyto = g.backend.xp.copyto
                 for view, grad in zip(g.grad_views, grads):  # copy-in to the group's flat buffer
                     copyto(view, grad.data)
@@ -156,9 +157,9 @@ class Optimizer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned (checked first: on an error nothing changes)."""
-        if not isinstance(state, dict) or state.get("type") != type(self).__name__:
-            raise CheckpointError(f"optimizer state is for {state.get('type') if isinstance(state, dict) else state!r}, "
-                                  f"not {type(self).__name__}")
+        kind = state.get("type") if isinstance(state, dict) else type(state).__name__
+        if kind != type(self).__name__:
+            raise CheckpointError(f"optimizer state is for {kind!r}, not {type(self).__name__}")
         sizes = [p.size for p in self.params]
         if list(state.get("sizes", [])) != sizes:
             raise CheckpointError(f"optimizer state is for parameters of sizes {state.get('sizes')}, these have "
