@@ -70,20 +70,6 @@ class Backend:
         raise NotImplementedError
 
 
-def chan_merge(a: tuple[int, np.ndarray, np.ndarray],
-               b: tuple[int, np.ndarray, np.ndarray]) -> tuple[int, np.ndarray, np.ndarray]:
-    """Merge two (count, mean, M2) summaries (Chan, Golub & LeVeque 1979)."""
-    na, mean_a, m2_a = a
-    nb, mean_b, m2_b = b
-    if na == 0:
-        return b
-    if nb == 0:
-        return a
-    n = na + nb
-    delta = mean_b - mean_a
-    return n, mean_a + delta * (nb / n), m2_a + m2_b + delta * delta * (na * nb / n)
-
-
 _BACKENDS: dict[str, Backend] = {}
 DEVICES = ("cpu", "cuda")
 
@@ -105,6 +91,17 @@ def get_backend(device: str | Backend) -> Backend:
         backend = CupyBackend()
     _BACKENDS[device] = backend
     return backend
+
+
+def device_of(array: Any) -> str:
+    """The device an array lives on: 'cuda' for CuPy (and other CUDA) arrays, else 'cpu'. The one place
+    that looks at what kind of array it has."""
+    return "cuda" if hasattr(array, "__cuda_array_interface__") else "cpu"
+
+
+def backend_of(array: Any) -> Backend:
+    """The backend of the device an array lives on."""
+    return get_backend(device_of(array))
 
 
 def cuda_available() -> bool:

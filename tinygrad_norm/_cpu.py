@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import DEFAULT_DTYPE, Backend, chan_merge
+from ._backend import DEFAULT_DTYPE, Backend, device_of, get_backend
+from ._moments import chan_merge
 
 _BLOCK_BYTES = 2 << 20  # rows per block are chosen so one block is about this big (measured best: 1-2 MiB)
 _PARALLEL_MIN_BYTES = 4 << 20  # below this, threads cost more than they save
@@ -75,8 +76,8 @@ class NumpyBackend(Backend):
     xp = np
 
     def asarray(self, data: Any, dtype: np.dtype | None = None) -> np.ndarray:
-        if hasattr(data, "__cuda_array_interface__"):
-            data = data.get()
+        if device_of(data) != "cpu":
+            data = get_backend(device_of(data)).to_numpy(data)
         arr = np.asarray(data) if dtype is None else np.asarray(data, dtype=dtype)
         if dtype is None and arr.dtype.kind == "f" and arr.dtype != DEFAULT_DTYPE:
             arr = arr.astype(DEFAULT_DTYPE)

@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._backend import DEFAULT_DTYPE, Backend, chan_merge, get_backend
+from ._backend import DEFAULT_DTYPE, Backend, backend_of, device_of
+from ._moments import chan_merge
 from .errors import ArgumentError, ArgumentTypeError, DTypeError, NotFittedError, ShapeError
 from .function import Affine
 from .tensor import Tensor
@@ -44,11 +45,11 @@ def _as_2d(x: Any, what: str) -> _Input:
                                 f"{type(x).__name__}")
     if isinstance(x, Tensor):
         arr, backend, is_tensor = x.data, x._backend, True
-    elif hasattr(x, "__cuda_array_interface__"):
-        backend = get_backend("cuda")
+    elif device_of(x) != "cpu":
+        backend = backend_of(x)
         arr, is_tensor = x, False
     else:
-        backend, is_tensor = get_backend("cpu"), False
+        backend, is_tensor = backend_of(x), False
         try:
             arr = np.asarray(x)
         except (ValueError, TypeError) as e:
@@ -145,7 +146,7 @@ class Normalizer:
         if isinstance(data, (str, bytes, dict, set)):
             raise ArgumentTypeError(f"fit() takes an array, a Tensor or an iterable of chunks, got a "
                                     f"{type(data).__name__}")
-        if isinstance(data, (np.ndarray, Tensor, list)) or hasattr(data, "__cuda_array_interface__"):
+        if isinstance(data, (np.ndarray, Tensor, list)) or device_of(data) != "cpu":
             return self.partial_fit(data)
         if not isinstance(data, Iterable):
             raise ArgumentTypeError(f"fit() takes an array, a Tensor or an iterable of chunks, got "

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import DEFAULT_DTYPE, Backend, get_backend
+from ._backend import DEFAULT_DTYPE, Backend, device_of, get_backend
 from .errors import ArgumentError, ArgumentTypeError, AxisError, DeviceError, DTypeError, GraphError, ShapeError
 
 float32 = np.dtype(np.float32)
@@ -64,7 +64,7 @@ def _as_dtype(dtype: Any) -> np.dtype | None:
 def _infer_device(data: Any) -> str:
     if isinstance(data, Tensor):
         return data.device
-    return "cuda" if hasattr(data, "__cuda_array_interface__") else "cpu"
+    return device_of(data)
 
 
 _new = object.__new__

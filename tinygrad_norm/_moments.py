@@ -1,0 +1,24 @@
+"""Statistics maths shared by the backends and the normalizers: merging per-block moments.
+
+A block of rows is summarised as (count, mean, M2) per column, M2 being the sum of squared
+deviations from the block's mean; two summaries merge exactly with Chan, Golub & LeVeque's
+formula, so the statistics of any split of the rows equal those of all of them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def chan_merge(a: tuple[int, np.ndarray, np.ndarray],
+               b: tuple[int, np.ndarray, np.ndarray]) -> tuple[int, np.ndarray, np.ndarray]:
+    """Merge two (count, mean, M2) summaries (Chan, Golub & LeVeque 1979)."""
+    na, mean_a, m2_a = a
+    nb, mean_b, m2_b = b
+    if na == 0:
+        return b
+    if nb == 0:
+        return a
+    n = na + nb
+    delta = mean_b - mean_a
+    return n, mean_a + delta * (nb / n), m2_a + m2_b + delta * delta * (na * nb / n)
