@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import tinygrad_norm as tn
 
@@ -65,3 +66,38 @@ def test_astype_is_differentiable():
     y.sum().backward()
     assert x.grad.dtype == np.float32
     np.testing.assert_array_equal(x.grad.numpy(), [3, 3])
+
+
+PROMOTIONS = [
+    ("float32", lambda t: t * 0.5), ("float32", lambda t: t + 2), ("float32", lambda t: 3 - t),
+    ("float32", lambda t: t / 2), ("float32", lambda t: t * True), ("float64", lambda t: t * 0.5),
+    ("int64", lambda t: t * 0.5), ("int64", lambda t: t + 2), ("int64", lambda t: t / 2),
+    ("int64", lambda t: 1.5 - t), ("bool", lambda t: t * 2), ("bool", lambda t: t + 0.5),
+    ("int64", lambda t: t * t), ("int64", lambda t: t / t),
+]
+
+
+@pytest.mark.parametrize("dtype,op", PROMOTIONS)
+def test_scalar_and_integer_promotion_follows_torch(dtype, op):
+    data = [1, 2, 3] if dtype != "bool" else [True, False, True]
+    ours = op(tn.Tensor(np.array(data, dtype=dtype), dtype=dtype))
+    theirs = op(torch.tensor(data, dtype=getattr(torch, dtype if dtype != "bool" else "bool")))
+    assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("int_dtype", ["int64", "int32", "bool"])
+def test_an_integer_tensor_with_a_float32_tensor_gives_float32_like_torch(int_dtype):
+    i = np.array([1, 0, 1], dtype=int_dtype)
+    f = np.array([0.5, 1.5, 2.5], dtype=np.float32)
+    for ours, theirs in ((tn.Tensor(i) + tn.Tensor(f), torch.tensor(i) + torch.tensor(f)),
+                         (tn.Tensor(f) * tn.Tensor(i), torch.tensor(f) * torch.tensor(i))):
+        assert ours.dtype == np.float32 and theirs.dtype == torch.float32
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert (tn.arange(5) * 0.5).dtype == np.float32
+
+
+def test_gradients_flow_through_a_promoted_operand():
+    w = tn.Tensor([1.0, 2.0], requires_grad=True)
+    (w * tn.Tensor(np.array([3, 4]))).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [3.0, 4.0])

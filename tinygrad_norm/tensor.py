@@ -288,48 +288,79 @@ class Tensor:
             self.grad = Tensor._make(cur.data + g, self._backend)
 
     # ---- operators -----------------------------------------------------------
-    def _operand(self, other: Any) -> Tensor:
+    def _binary(self, other: Any) -> tuple[Tensor, Tensor]:
+        """(self, other) as tensors of one dtype, promoted as torch promotes them: a Python scalar never
+        widens a float tensor; an integer or bool operand takes the float operand's dtype (int64 with a
+        float scalar gives the default float32). float32 with float64 tensors is an error, not a silent
+        float64: convert one explicitly."""
+        be = self._backend
         if isinstance(other, Tensor):
-            if other._backend is not self._backend:
+            if other._backend is not be:
                 raise DeviceError(f"tensors on different devices: {self.device} and {other.device}; "
-                                   "move one with .to(device)")
-            if other.dtype != self.dtype and other.dtype.kind == "f" and self.dtype.kind == "f":
-                raise DTypeError(f"dtype mismatch: {self.dtype} and {other.dtype}; convert one with .astype()")
-            return other
-        xp = self._backend.xp
+                                  "move one with .to(device)")
+            ka, kb = self.dtype.kind, other.dtype.kind
+            if ka == "f" and kb == "f":
+                if other.dtype != self.dtype:
+                    raise DTypeError(f"dtype mismatch: {self.dtype} and {other.dtype}; convert one with .astype()")
+                return self, other
+            if ka == "f":
+                return self, other._cast(self.dtype)
+            if kb == "f":
+                return self._cast(other.dtype), other
+            return self, other
+        xp = be.xp
         if self.dtype.kind == "f":
-            return Tensor._make(xp.asarray(other, dtype=self.dtype), self._backend)
-        return Tensor._make(xp.asarray(other), self._backend)
+            return self, Tensor._make(xp.asarray(other, dtype=self.dtype), be)
+        arr = xp.asarray(other)
+        if arr.dtype.kind == "f":
+            return self._cast(DEFAULT_DTYPE), Tensor._make(arr.astype(DEFAULT_DTYPE), be)
+        if arr.dtype.kind not in "biu":
+            raise DTypeError(f"cannot combine a {self.dtype} tensor with {type(other).__name__} {other!r}")
+        return self, Tensor._make(arr, be)
+
+    def _cast(self, dtype: np.dtype) -> Tensor:
+        return self if self.dtype == dtype else F.Cast.apply(self, dtype=dtype)
 
     def __add__(self, other: Any) -> Tensor:
-        return F.Add.apply(self, self._operand(other))
+        return F.Add.apply(*self._binary(other))
 
     def __radd__(self, other: Any) -> Tensor:
-        return F.Add.apply(self._operand(other), self)
+        a, b = self._binary(other)
+        return F.Add.apply(b, a)
 
     def __sub__(self, other: Any) -> Tensor:
-        return F.Sub.apply(self, self._operand(other))
+        return F.Sub.apply(*self._binary(other))
 
     def __rsub__(self, other: Any) -> Tensor:
-        return F.Sub.apply(self._operand(other), self)
+        a, b = self._binary(other)
+        return F.Sub.apply(b, a)
 
     def __mul__(self, other: Any) -> Tensor:
-        return F.Mul.apply(self, self._operand(other))
+        return F.Mul.apply(*self._binary(other))
 
     def __rmul__(self, other: Any) -> Tensor:
-        return F.Mul.apply(self._operand(other), self)
+        a, b = self._binary(other)
+        return F.Mul.apply(b, a)
+
+    def _true_divisible(self, other: Any) -> tuple[Tensor, Tensor]:
+        a, b = self._binary(other)
+        if a.dtype.kind != "f":  # integer / integer is a float division, in the default float dtype (torch)
+            a, b = a._cast(DEFAULT_DTYPE), b._cast(DEFAULT_DTYPE)
+        return a, b
 
     def __truediv__(self, other: Any) -> Tensor:
-        return F.Div.apply(self, self._operand(other))
+        return F.Div.apply(*self._true_divisible(other))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return F.Div.apply(self._operand(other), self)
+        a, b = self._true_divisible(other)
+        return F.Div.apply(b, a)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return F.MatMul.apply(self, self._operand(other))
+        return F.MatMul.apply(*self._binary(other))
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return F.MatMul.apply(self._operand(other), self)
+        a, b = self._binary(other)
+        return F.MatMul.apply(b, a)
 
     def __pow__(self, exponent: Any) -> Tensor:
         if isinstance(exponent, Tensor):
