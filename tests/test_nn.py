@@ -96,3 +96,39 @@ def test_load_state_dict_changes_nothing_when_a_value_cannot_be_converted():
         model.load_state_dict(state)
     for k, v in model.state_dict().items():
         np.testing.assert_array_equal(v.numpy(), before[k])
+
+
+def test_pytorch_habits_work():
+    class Tower(nn.Module):
+        def __init__(self):
+            self.blocks = [nn.Linear(3, 3), nn.Linear(3, 3)]  # a plain list: collected, named like a ModuleList
+            self.heads = nn.ModuleDict({"a": nn.Linear(3, 1), "b": nn.Linear(3, 2)})
+            self.extra = nn.ModuleList([nn.ReLU()])
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return self.heads["a"](x)
+
+    tn.manual_seed(0)
+    model = Tower()
+    names = [n for n, _ in model.named_parameters()]
+    assert names == ["blocks.0.weight", "blocks.0.bias", "blocks.1.weight", "blocks.1.bias", "heads.a.weight",
+                     "heads.a.bias", "heads.b.weight", "heads.b.bias"]
+    assert len(list(model.modules())) == 8 and len(list(model.children())) == 4
+    tn.optim.SGD(model.parameters(), lr=0.1)  # not "empty parameter list"
+    assert model(tn.Tensor(np.ones((2, 3)))).shape == (2, 1)
+    assert model.double().blocks[0].weight.dtype == np.float64
+    assert model.float().heads["b"].bias.dtype == np.float32
+    assert model.cpu() is model
+    assert tn.Tensor([1.0], device="cuda:0" if tn.cuda_available() else "cpu").shape == (1,)
+    with pytest.raises(tn.DeviceError, match="only the current GPU"):
+        tn.Tensor([1.0], device="cuda:1")
+
+
+def test_an_array_given_to_a_layer_is_a_clear_error():
+    model = nn.Sequential(nn.ReLU(), nn.Linear(2, 1))
+    with pytest.raises(TypeError, match="takes Tensors, got ndarray; wrap arrays with tn.Tensor"):
+        model(np.ones((1, 2)))
+    with pytest.raises(TypeError, match="got ndarray"):
+        nn.Linear(2, 1)(np.ones((1, 2)))

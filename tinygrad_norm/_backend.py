@@ -75,19 +75,27 @@ DEVICES = ("cpu", "cuda")
 
 
 def get_backend(device: str | Backend) -> Backend:
-    """The backend for a device name; a clear error for unknown or unavailable devices."""
+    """The backend for a device name ('cpu', 'cuda', or torch's 'cuda:0'); a clear error for unknown or
+    unavailable devices."""
     if isinstance(device, Backend):
         return device
+    if not isinstance(device, str):
+        raise DeviceError(f"a device is a name like 'cpu' or 'cuda', got {type(device).__name__} {device!r}")
+    if device.startswith("cuda:"):  # torch's name for the first (current) GPU
+        if device != "cuda:0":
+            raise DeviceError(f"device {device!r}: only the current GPU, 'cuda' or 'cuda:0', is supported; "
+                              "choose another GPU with CUDA_VISIBLE_DEVICES")
+        device = "cuda"
     backend = _BACKENDS.get(device)
     if backend is not None:
         return backend
-    if not isinstance(device, str) or device not in DEVICES:
+    if device not in DEVICES:
         raise DeviceError(f"unknown device {device!r}; available devices: {', '.join(DEVICES)}")
     if device == "cpu":
         from ._cpu import NumpyBackend
         backend = NumpyBackend()
     else:
-        from ._cuda import CupyBackend  # raises a RuntimeError saying what to install
+        from ._cuda import CupyBackend  # raises a DeviceError saying what to install
         backend = CupyBackend()
     _BACKENDS[device] = backend
     return backend

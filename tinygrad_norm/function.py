@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import Backend
-from .errors import ArgumentError, AxisError, ShapeError
+from .errors import ArgumentError, ArgumentTypeError, AxisError, ShapeError
 from .tensor import Tensor, _GradMode
 
 _new = object.__new__
@@ -28,7 +28,11 @@ class Function:
     def apply(cls, *parents: Tensor, **kwargs: Any) -> Tensor:
         fn = _new(cls)
         fn.parents = parents
-        fn.backend = parents[0]._backend
+        try:
+            fn.backend = parents[0]._backend
+        except AttributeError:
+            raise ArgumentTypeError(f"{cls.__name__.lower()} takes Tensors, got {type(parents[0]).__name__}; wrap "
+                                    "arrays with tn.Tensor(x)") from None
         fn.saved = ()
         requires = False
         if _GradMode.enabled:

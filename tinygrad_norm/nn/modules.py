@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from .._backend import get_backend
-from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, GraphError, ShapeError
 from ..function import Affine
 from ..normalize import Normalizer
 from ..tensor import Tensor, default_generator
@@ -51,9 +51,26 @@ class Module:
 
     # ---- traversal ----------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Sub-modules held in attributes, including those in plain lists, tuples and dicts of an attribute
+        (named ``'layers.0'``, ``'heads.a'``: the names nn.ModuleList / nn.ModuleDict would give them)."""
         for name, value in vars(self).items():
             if isinstance(value, Module):
                 yield name, value
+            elif isinstance(value, (list, tuple)):
+                for i, item in enumerate(value):
+                    if isinstance(item, Module):
+                        yield f"{name}.{i}", item
+            elif isinstance(value, dict):
+                for key, item in value.items():
+                    if isinstance(item, Module):
+                        yield f"{name}.{key}", item
+
+    def children(self) -> Iterator[Module]:
+        return (child for _, child in self.named_children())
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every sub-module, depth first."""
+        return (m for _, m in self.named_modules())
 
     def _named_tensors(self, kind: type, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
         seen: set[int] = set()
@@ -186,6 +203,28 @@ class Module:
             t.to_(device)
         return self
 
+    def cpu(self) -> Module:
+        return self.to("cpu")
+
+    def cuda(self) -> Module:
+        return self.to("cuda")
+
+    def _cast_floats(self, dtype: Any) -> Module:
+        dtype = np.dtype(dtype)
+        for _, t in self._named_tensors((Parameter, Buffer)):
+            if t.dtype.kind == "f" and t.dtype != dtype:
+                t.data = t.data.astype(dtype)  # an optimizer made earlier regroups its parameters at its next step
+                t.grad = None
+        return self
+
+    def float(self) -> Module:
+        """Floating-point parameters and buffers to float32, in place."""
+        return self._cast_floats(np.float32)
+
+    def double(self) -> Module:
+        """Floating-point parameters and buffers to float64, in place."""
+        return self._cast_floats(np.float64)
+
     def zero_grad(self) -> None:
         for p in self.parameters():
             p.grad = None
@@ -288,6 +327,80 @@ class Sequential(Module):
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self.layers)
+
+
+class ModuleList(Module):
+    """Sub-modules in a list, registered like torch.nn.ModuleList (state_dict names '0.weight', ...)."""
+
+    def __init__(self, modules: Iterable[Module] = ()) -> None:
+        self._items: list[Module] = []
+        self.extend(modules)
+
+    def append(self, module: Module) -> ModuleList:
+        if not isinstance(module, Module):
+            raise ArgumentTypeError(f"ModuleList takes Modules, got {type(module).__name__}")
+        self._items.append(module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        for i, m in enumerate(self._items):
+            yield str(i), m
+
+    def __getitem__(self, i: int) -> Module:
+        return self._items[i]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._items)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise GraphError("ModuleList has no forward(): iterate over it in your module's forward()")
+
+
+class ModuleDict(Module):
+    """Sub-modules by name, registered like torch.nn.ModuleDict (state_dict names 'name.weight', ...)."""
+
+    def __init__(self, modules: Mapping[str, Module] | None = None) -> None:
+        self._items: dict[str, Module] = {}
+        for k, m in (modules or {}).items():
+            self[k] = m
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        if not isinstance(key, str) or not isinstance(module, Module):
+            raise ArgumentTypeError(f"ModuleDict maps str to Module, got {type(key).__name__} -> "
+                                    f"{type(module).__name__}")
+        self._items[key] = module
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        yield from self._items.items()
+
+    def __getitem__(self, key: str) -> Module:
+        return self._items[key]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def keys(self):
+        return self._items.keys()
+
+    def values(self):
+        return self._items.values()
+
+    def items(self):
+        return self._items.items()
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise GraphError("ModuleDict has no forward(): use its modules in your module's forward()")
 
 
 class Normalize(Module):
