@@ -11,6 +11,33 @@ from importlib import resources
 SOURCES = ("elementwise.cu", "mse.cu", "optim.cu", "standardize.cu")
 HEADER = "common.cuh"
 
+# Every kernel the CUDA backend launches: name -> (source file, typed). A typed kernel exists as
+# ``<name>_f32`` and ``<name>_f64``. The backend looks kernels up here only, and a CPU-only test checks
+# that each entry is exported by its file, so a typo fails without a GPU.
+KERNELS: dict[str, tuple[str, bool]] = {
+    "relu_forward": ("elementwise.cu", True),
+    "relu_backward": ("elementwise.cu", True),
+    "affine_apply": ("elementwise.cu", True),
+    "affine_apply_vec4_f32": ("elementwise.cu", False),
+    "mse_elementwise": ("mse.cu", True),
+    "mse_forward_backward": ("mse.cu", True),
+    "sgd_step": ("optim.cu", True),
+    "adam_step": ("optim.cu", True),
+    "column_moments_partial": ("standardize.cu", True),
+    "column_moments_merge": ("standardize.cu", False),
+    "column_minmax_partial": ("standardize.cu", True),
+    "column_minmax_merge": ("standardize.cu", False),
+}
+SUFFIXES = ("f32", "f64")
+
+
+def symbol(name: str, suffix: str | None = None) -> tuple[str, str]:
+    """(source file, exported symbol) of a kernel in :data:`KERNELS`; ``suffix`` ('f32'/'f64') for typed ones."""
+    file, typed = KERNELS[name]
+    if typed != (suffix is not None):
+        raise ValueError(f"kernel {name!r} is {'typed: give a suffix' if typed else 'not typed'}")
+    return file, f"{name}_{suffix}" if typed else name
+
 
 def _read(name: str) -> str:
     return resources.files(__name__).joinpath(name).read_text()

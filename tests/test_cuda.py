@@ -14,7 +14,7 @@ import pytest
 
 import tinygrad_norm as tn
 from tinygrad_norm._backend import get_backend
-from tinygrad_norm.kernels import SOURCES, source
+from tinygrad_norm.kernels import KERNELS, SOURCES, SUFFIXES, source, symbol
 
 from conftest import HAS_CUDA, REPO
 
@@ -88,19 +88,17 @@ def test_kernel_source_compiles_with_nvrtc(name):
 
 
 def test_every_kernel_the_backend_launches_exists():
-    """_cuda.py names kernels as strings; a typo would only show on a GPU, so check it here."""
+    """The backend launches kernels by name through one table (kernels.KERNELS); every entry must be
+    exported by its file, with _f32/_f64 entry points where typed, and the backend must name no other."""
+    for name, (file, typed) in KERNELS.items():
+        for suffix in (SUFFIXES if typed else (None,)):
+            assert symbol(name, suffix)[1] in exported(file), f"{file} has no {symbol(name, suffix)[1]}"
     code = (REPO / "tinygrad_norm" / "_cuda.py").read_text()
-    typed = re.findall(r'_kernel\("([\w.]+)", "(\w+)"', code)
-    plain = re.findall(r'_module\("([\w.]+)"\)\.get_function\("(\w+)"\)', code)
-    for partial, merge in re.findall(r'_column_pass\(x, "(\w+)", "(\w+)"', code):
-        typed.append(("standardize.cu", partial))
-        plain.append(("standardize.cu", merge))
-    assert typed and plain
-    for file, kernel in typed:
-        for suffix in ("f32", "f64"):
-            assert f"{kernel}_{suffix}" in exported(file), f"{file} has no {kernel}_{suffix}"
-    for file, kernel in plain:
-        assert kernel in exported(file), f"{file} has no {kernel}"
+    launched = set(re.findall(r'_kernel\("(\w+)"', code))
+    for pair in re.findall(r'_column_pass\(x, "(\w+)", "(\w+)"', code):
+        launched.update(pair)
+    assert launched and launched <= set(KERNELS), launched - set(KERNELS)
+    assert code.count("get_function(") == 1  # only _kernel looks kernels up
 
 
 def test_kernel_sources_are_package_data(tmp_path):

@@ -28,7 +28,10 @@ def test_basic_attributes_and_conversion():
     np.testing.assert_array_equal(t[:, 1:].numpy(), [[2, 3], [5, 6]])
     assert t.to("cpu") is t
     assert t.tolist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
-    assert "Tensor(" in repr(t)
+    assert repr(t) == "Tensor([[1., 2., 3.],\n        [4., 5., 6.]], dtype=float32)"
+    grad_repr = "Tensor([[1. , 2.5]], dtype=float32, requires_grad=True)"
+    assert repr(tn.Tensor([[1.0, 2.5]], requires_grad=True)) == grad_repr
+    assert repr(tn.arange(3)) == "Tensor([0, 1, 2], dtype=int64)"
     with pytest.raises(ValueError, match="one element"):
         t.item()
     with pytest.raises(TypeError, match="0-d"):

@@ -5,7 +5,7 @@ whether gradient descent works.
     x = tn.Tensor([[1.0, 2.0]], requires_grad=True)
 """
 
-from . import datasets, errors, experiments, nn, optim, serialization
+from . import datasets, errors, experiments, nn, optim, plotting, serialization
 from ._backend import DEVICES, cuda_available, get_backend
 from .diagnose import diagnose
 from .errors import (
@@ -54,7 +54,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArgumentError", "ArgumentTypeError", "ArtifactError", "AxisError", "DataError", "DeviceError", "DTypeError",
-    "GraphError", "MissingDependencyError", "NotFittedError", "ShapeError", "TinygradNormError", "errors",
+    "GraphError", "MissingDependencyError", "NotFittedError", "ShapeError", "TinygradNormError", "errors", "plotting",
     "DEVICES", "CheckpointError", "datasets", "get_backend", "serialization",
     "DivergenceError", "Normalizer", "NormalizerWarning", "Tensor", "diagnose",
     "experiments", "standardize", "arange", "bool_", "cat", "concatenate", "cuda_available",

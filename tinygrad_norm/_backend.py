@@ -26,6 +26,13 @@ class Backend:
     # ---- arrays -------------------------------------------------------------
     def asarray(self, data: Any, dtype: np.dtype | None = None) -> Any:
         """Array on this device. Float data defaults to float32 unless ``dtype`` says otherwise."""
+        arr = self._asarray(data, dtype)
+        if dtype is None and arr.dtype.kind == "f" and arr.dtype != DEFAULT_DTYPE:
+            arr = arr.astype(DEFAULT_DTYPE)
+        return arr
+
+    def _asarray(self, data: Any, dtype: np.dtype | None) -> Any:
+        """``data`` (from any device) as an array of this device, converted to ``dtype`` if given."""
         raise NotImplementedError
 
     def to_numpy(self, arr: Any) -> np.ndarray:

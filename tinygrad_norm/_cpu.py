@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import DEFAULT_DTYPE, Backend, device_of, get_backend
+from ._backend import Backend, device_of, get_backend
 from ._moments import chan_merge
 
 _BLOCK_BYTES = 2 << 20  # rows per block are chosen so one block is about this big (measured best: 1-2 MiB)
@@ -75,13 +75,10 @@ class NumpyBackend(Backend):
     name = "cpu"
     xp = np
 
-    def asarray(self, data: Any, dtype: np.dtype | None = None) -> np.ndarray:
+    def _asarray(self, data: Any, dtype: np.dtype | None) -> np.ndarray:
         if device_of(data) != "cpu":
             data = get_backend(device_of(data)).to_numpy(data)
-        arr = np.asarray(data) if dtype is None else np.asarray(data, dtype=dtype)
-        if dtype is None and arr.dtype.kind == "f" and arr.dtype != DEFAULT_DTYPE:
-            arr = arr.astype(DEFAULT_DTYPE)
-        return arr
+        return np.asarray(data) if dtype is None else np.asarray(data, dtype=dtype)
 
     def to_numpy(self, arr: np.ndarray) -> np.ndarray:
         return arr

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import DEFAULT_DTYPE, Backend
+from ._backend import Backend
 from .errors import DeviceError, DTypeError, ShapeError
 
 try:
@@ -36,8 +36,12 @@ def _module(name: str):
     return mod
 
 
-def _kernel(file: str, name: str, dtype: np.dtype):
-    return _module(file).get_function(f"{name}_{_SUFFIX[np.dtype(dtype)]}")
+def _kernel(name: str, dtype: np.dtype | None = None):
+    """A kernel of the table in ``kernels/__init__.py`` (typed kernels by the dtype they run on)."""
+    from .kernels import symbol
+
+    file, sym = symbol(name, None if dtype is None else _SUFFIX[np.dtype(dtype)])
+    return _module(file).get_function(sym)
 
 
 def _check_float(*arrays: Any) -> np.dtype:
@@ -64,13 +68,10 @@ class CupyBackend(Backend):
         return (max(1, min(-(-n // _THREADS), self._sms * 32)),)
 
     # ---- arrays -------------------------------------------------------------
-    def asarray(self, data: Any, dtype: np.dtype | None = None) -> Any:
+    def _asarray(self, data: Any, dtype: np.dtype | None) -> Any:
         if not isinstance(data, cp.ndarray):
             data = np.asarray(data) if dtype is None else np.asarray(data, dtype=dtype)
-        arr = cp.asarray(data) if dtype is None else cp.asarray(data, dtype=dtype)
-        if dtype is None and arr.dtype.kind == "f" and arr.dtype != DEFAULT_DTYPE:
-            arr = arr.astype(DEFAULT_DTYPE)
-        return arr
+        return cp.asarray(data) if dtype is None else cp.asarray(data, dtype=dtype)
 
     def to_numpy(self, arr: Any) -> np.ndarray:
         return cp.asnumpy(arr)
@@ -83,13 +84,13 @@ class CupyBackend(Backend):
         if x.dtype not in _SUFFIX or not x.flags.c_contiguous:
             return cp.maximum(x, 0)
         y = cp.empty_like(x)
-        _kernel("elementwise.cu", "relu_forward", x.dtype)(self._grid(x.size), (_THREADS,), (x, y, np.int64(x.size)))
+        _kernel("relu_forward", x.dtype)(self._grid(x.size), (_THREADS,), (x, y, np.int64(x.size)))
         return y
 
     def relu_backward(self, grad, out):
         grad = cp.ascontiguousarray(grad)
         gx = cp.empty_like(out)
-        _kernel("elementwise.cu", "relu_backward", out.dtype)(self._grid(out.size), (_THREADS,),
+        _kernel("relu_backward", out.dtype)(self._grid(out.size), (_THREADS,),
                                                               (grad, cp.ascontiguousarray(out), gx, np.int64(out.size)))
         return gx
 
@@ -100,12 +101,12 @@ class CupyBackend(Backend):
         dpred = cp.empty_like(pred)
         if reduction == "none":
             loss = cp.empty_like(pred)
-            _kernel("mse.cu", "mse_elementwise", dt)(self._grid(n), (_THREADS,),
+            _kernel("mse_elementwise", dt)(self._grid(n), (_THREADS,),
                                                      (pred, target, loss, dpred, np.int64(n)))
             return loss, dpred
         acc = cp.zeros(1, dtype=cp.float64)
         scale = 2.0 / n if reduction == "mean" else 2.0
-        _kernel("mse.cu", "mse_forward_backward", dt)(self._grid(n), (_THREADS,),
+        _kernel("mse_forward_backward", dt)(self._grid(n), (_THREADS,),
                                                       (pred, target, dpred, acc, np.int64(n), dt.type(scale)))
         loss = acc[0] / n if reduction == "mean" else acc[0]
         return loss.astype(dt), dpred
@@ -114,14 +115,14 @@ class CupyBackend(Backend):
     def sgd_update(self, param, grad, buf, *, first, lr, momentum, dampening, weight_decay, nesterov):
         dt = _check_float(param, grad)
         t = dt.type
-        _kernel("optim.cu", "sgd_step", dt)(self._grid(param.size), (_THREADS,),
+        _kernel("sgd_step", dt)(self._grid(param.size), (_THREADS,),
                                             (param, grad, buf, np.int64(param.size), t(lr), t(momentum), t(dampening),
                                              t(weight_decay), np.int32(nesterov), np.int32(first)))
 
     def adam_update(self, param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps, weight_decay):
         dt = _check_float(param, grad, exp_avg, exp_avg_sq)
         t = dt.type
-        _kernel("optim.cu", "adam_step", dt)(self._grid(param.size), (_THREADS,),
+        _kernel("adam_step", dt)(self._grid(param.size), (_THREADS,),
                                              (param, grad, exp_avg, exp_avg_sq, np.int64(param.size), t(lr), t(beta1),
                                               t(beta2), t(eps), t(weight_decay), t(1.0 - beta1**step),
                                               t(math.sqrt(1.0 - beta2**step))))
@@ -141,10 +142,10 @@ class CupyBackend(Backend):
         rows, d = x.shape
         chunks, per_chunk, tiles = self._chunks(rows, d)
         part = cp.empty((k, chunks, d), dtype=cp.float64)
-        _kernel("standardize.cu", partial, dt)(
+        _kernel(partial, dt)(
             (chunks, tiles), (_THREADS,), (x, np.int64(rows), np.int32(d), np.int64(per_chunk), *part))
         out = cp.empty((k, d), dtype=cp.float64)
-        _module("standardize.cu").get_function(merge)(
+        _kernel(merge)(
             self._grid(d), (_THREADS,), (*part, np.int32(chunks), np.int32(d), *out))
         return cp.asnumpy(out)
 
@@ -170,9 +171,9 @@ class CupyBackend(Backend):
         args_tail = (shift, scale, offset if offset is not None else null)
         if dt == np.float32 and d % 4 == 0 and x.data.ptr % 16 == 0 and out.data.ptr % 16 == 0:
             n4 = x.size // 4
-            _module("elementwise.cu").get_function("affine_apply_vec4_f32")(
+            _kernel("affine_apply_vec4_f32")(
                 self._grid(n4), (_THREADS,), (x, out, *args_tail, np.int64(n4), np.int32(d), np.int32(inverse)))
         else:
-            _kernel("elementwise.cu", "affine_apply", dt)(
+            _kernel("affine_apply", dt)(
                 self._grid(x.size), (_THREADS,), (x, out, *args_tail, np.int64(x.size), np.int32(d), np.int32(inverse)))
         return out

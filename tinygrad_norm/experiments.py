@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import nn, optim
-from .errors import ArgumentError, MissingDependencyError
+from .errors import ArgumentError
 from .normalize import Normalizer
+from .plotting import pyplot
 from .tensor import Tensor
 
 INPUTS = np.array([[2, 1000], [3, 2000], [2, 500], [1, 800], [4, 3000]], dtype=np.float32)
@@ -162,12 +163,7 @@ def table(results: list[Result]) -> str:
 def plot(results: list[Result], path: str) -> None:
     """Loss curves of the experiments on a log scale, marking where a loss overflowed to inf and became
     NaN (needs matplotlib: pip install 'tinygrad_norm[plot]')."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        raise MissingDependencyError("--plot needs matplotlib: pip install 'tinygrad_norm[plot]'") from e
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     for r in results:
         ys = np.array(r.losses, dtype=np.float64)

@@ -149,7 +149,7 @@ class Tensor:
         return self.data.shape[0]
 
     def __repr__(self) -> str:
-        arr = np.array2string(self.numpy(), precision=4, separator=", ", threshold=20)
+        arr = np.array2string(self.numpy(), precision=4, separator=", ", threshold=20, prefix="Tensor(")
         extra = ", requires_grad=True" if self.requires_grad else ""
         dev = f", device='{self.device}'" if self.device != "cpu" else ""
         return f"Tensor({arr}, dtype={self.dtype}{dev}{extra})"
@@ -464,9 +464,7 @@ class Tensor:
 
     # ---- shape -----------------------------------------------------------------------
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return F.Reshape.apply(self, shape=shape)
+        return F.Reshape.apply(self, shape=_varargs(shape))
 
     view = reshape
 
@@ -475,8 +473,7 @@ class Tensor:
 
     def transpose(self, *axes: int) -> Tensor:
         """Reverse the axes (like ``.T``), or permute them as given."""
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
+        axes = _varargs(axes)
         return F.Transpose.apply(self, axes=axes or None)
 
     permute = transpose
@@ -534,9 +531,15 @@ def default_generator() -> np.random.Generator:
     return _rng
 
 
+def _varargs(values: tuple) -> tuple:
+    """f(2, 3) and f((2, 3)) alike, as torch's shape and axes arguments are."""
+    if len(values) == 1 and isinstance(values[0], (tuple, list)):
+        return tuple(values[0])
+    return values
+
+
 def _shape(shape: tuple) -> Shape:
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
+    shape = _varargs(shape)
     if not all(isinstance(s, (int, np.integer)) and s >= 0 for s in shape):
         raise ShapeError(f"shape must be non-negative integers, got {shape}")
     return tuple(int(s) for s in shape)
@@ -545,11 +548,6 @@ def _shape(shape: tuple) -> Shape:
 def _from_numpy(arr: np.ndarray, device: str, requires_grad: bool) -> Tensor:
     backend = get_backend(device)
     return Tensor._make(backend.asarray(arr, arr.dtype), backend, requires_grad and arr.dtype.kind == "f")
-
-
-def _float_dtype(dtype: Any) -> np.dtype:
-    dt = _as_dtype(dtype) or DEFAULT_DTYPE
-    return dt
 
 
 def zeros(*shape: int | Sequence[int], dtype: Any = None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
@@ -564,7 +562,7 @@ def full(shape: Sequence[int] | int, value: float, dtype: Any = None, device: st
          requires_grad: bool = False) -> Tensor:
     shape = _shape((shape,) if isinstance(shape, int) else tuple(shape))
     backend = get_backend(device)
-    data = backend.xp.full(shape, value, dtype=_float_dtype(dtype))
+    data = backend.xp.full(shape, value, dtype=_as_dtype(dtype) or DEFAULT_DTYPE)
     return Tensor._make(data, backend, requires_grad)
 
 
@@ -591,7 +589,7 @@ def randn(*shape: int | Sequence[int], dtype: Any = None, device: str = "cpu", r
           generator: np.random.Generator | None = None) -> Tensor:
     """Standard normal samples from the seeded generator (drawn on the CPU, so every device gets the same)."""
     gen = generator or _rng
-    arr = gen.standard_normal(_shape(shape)).astype(_float_dtype(dtype))
+    arr = gen.standard_normal(_shape(shape)).astype(_as_dtype(dtype) or DEFAULT_DTYPE)
     return _from_numpy(arr, device, requires_grad)
 
 
@@ -599,7 +597,7 @@ def rand(*shape: int | Sequence[int], dtype: Any = None, device: str = "cpu", re
          generator: np.random.Generator | None = None) -> Tensor:
     """Uniform samples in [0, 1) from the seeded generator."""
     gen = generator or _rng
-    arr = gen.random(_shape(shape)).astype(_float_dtype(dtype))
+    arr = gen.random(_shape(shape)).astype(_as_dtype(dtype) or DEFAULT_DTYPE)
     return _from_numpy(arr, device, requires_grad)
 
 
@@ -607,21 +605,26 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: st
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
-def _check_same(tensors: Iterable[Tensor], what: str) -> list[Tensor]:
-    ts = list(tensors)
+def check_compatible(tensors: Iterable[Tensor | None], what: str) -> list[Tensor]:
+    """The tensors (None skipped), checked to be Tensors of one device and one dtype: the one place ops
+    that take several tensors without promoting them check it."""
+    ts = [t for t in tensors if t is not None]
     if not ts:
         raise ArgumentError(f"{what}() needs at least one tensor")
+    first = ts[0]
     for t in ts:
         if not isinstance(t, Tensor):
-            raise DTypeError(f"{what}() takes Tensors, got {type(t).__name__}")
-        if t._backend is not ts[0]._backend or t.dtype != ts[0].dtype:
-            raise DTypeError(f"{what}() needs tensors of one device and dtype, got {ts[0].device}/{ts[0].dtype} "
-                            f"and {t.device}/{t.dtype}")
+            raise ArgumentTypeError(f"{what}() takes Tensors, got {type(t).__name__}; wrap arrays with tn.Tensor(x)")
+        if t._backend is not first._backend:
+            raise DeviceError(f"{what}(): tensors on different devices: {first.device} and {t.device}; move one "
+                              "with .to(device)")
+        if t.dtype != first.dtype:
+            raise DTypeError(f"{what}(): dtype mismatch: {first.dtype} and {t.dtype}; convert one with .astype()")
     return ts
 
 
 def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    ts = _check_same(tensors, "concatenate")
+    ts = check_compatible(tensors, "concatenate")
     return F.Concatenate.apply(*ts, axis=axis)
 
 
@@ -629,7 +632,7 @@ cat = concatenate
 
 
 def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    ts = _check_same(tensors, "stack")
+    ts = check_compatible(tensors, "stack")
     nd = ts[0].ndim + 1
     if not -nd <= axis < nd:
         raise AxisError(f"stack axis {axis} out of range for tensors of shape {ts[0].shape}")

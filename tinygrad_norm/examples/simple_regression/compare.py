@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 import tinygrad_norm as tn
-from tinygrad_norm.errors import ArgumentError, MissingDependencyError
+from tinygrad_norm.errors import ArgumentError
 
 from .dataset import HousingDataset
-from .inference import PLOT_HINT, InferenceResult, dead_units, predict, predict_rows
+from .inference import InferenceResult, dead_units, predict, predict_rows
 from .training import TrainingConfig, TrainingResult, fit
 
 
@@ -119,12 +119,7 @@ def table(rows: list[Row]) -> str:
 
 def plot(rows: list[Row], path: str) -> None:
     """Validation curves of every run side by side with each run's predicted-vs-expected scatter."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        raise MissingDependencyError(f"--plot needs matplotlib: {PLOT_HINT}") from e
+    plt = tn.plotting.pyplot()
     cols = 3
     grid_rows = 1 + -(-len(rows) // cols)
     fig = plt.figure(figsize=(5 * cols, 4 * grid_rows))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 import tinygrad_norm as tn
-from tinygrad_norm.errors import ArgumentError, MissingDependencyError
+from tinygrad_norm.errors import ArgumentError
 
 from .dataset import HousingDataset
 from .model import RegressionModel, RegressionModelConfig
@@ -20,7 +20,6 @@ from .training import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, MODEL_FILE, NORMS, 
 
 COLLAPSE_RATIO = 0.05
 CHECKPOINTS = ("best", "last")
-PLOT_HINT = "pip install 'tinygrad_norm[plot]'"
 
 
 @dataclass
@@ -154,12 +153,7 @@ def chart(result: InferenceResult, width: int = 80, height: int = 24) -> str:
 
 
 def save_plot(result: InferenceResult, path: str | Path) -> None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        raise MissingDependencyError(f"--plot needs matplotlib: {PLOT_HINT}") from e
+    plt = tn.plotting.pyplot()
     fig, ax = plt.subplots(figsize=(6, 6))
     lo = float(min(result.targets.min(), result.predictions.min()))
     hi = float(max(result.targets.max(), result.predictions.max()))
