@@ -388,3 +388,23 @@ def test_output_piped_into_head_does_not_stop_training(small_csv, tmp_path):
     proc = subprocess.run(["bash", "-c", f"set -o pipefail; {cmd}"], capture_output=True, text=True, timeout=120)
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
     assert (art / "model.npz").is_file()  # training went on and published its artifacts
+
+
+def test_the_example_uses_only_the_public_api():
+    """Like Burn's example uses only burn::, ours imports only public names of tinygrad_norm."""
+    import ast
+
+    from conftest import REPO
+
+    folder = REPO / "tinygrad_norm" / "examples" / "simple_regression"
+    for path in folder.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                assert node.level <= 1, f"{path.name} reaches into the library with a relative import: {module}"
+                if module.startswith("tinygrad_norm"):
+                    assert not any(part.startswith("_") for part in module.split(".")), f"{path.name}: {module}"
+                    assert not any(a.name.startswith("_") for a in node.names), f"{path.name}: {module}"
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "tn":
+                assert not node.attr.startswith("_"), f"{path.name} uses tn.{node.attr}"
