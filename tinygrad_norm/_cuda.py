@@ -13,6 +13,7 @@ import numpy as np
 
 from ._backend import Backend
 from .errors import DeviceError, DTypeError, ShapeError
+from .kernels import source, symbol
 
 try:
     import cupy as cp
@@ -29,8 +30,6 @@ _MODULES: dict[str, Any] = {}
 def _module(name: str):
     mod = _MODULES.get(name)
     if mod is None:
-        from .kernels import source
-
         mod = cp.RawModule(code=source(name), options=("--std=c++14",))
         _MODULES[name] = mod
     return mod
@@ -38,8 +37,6 @@ def _module(name: str):
 
 def _kernel(name: str, dtype: np.dtype | None = None):
     """A kernel of the table in ``kernels/__init__.py`` (typed kernels by the dtype they run on)."""
-    from .kernels import symbol
-
     file, sym = symbol(name, None if dtype is None else _SUFFIX[np.dtype(dtype)])
     return _module(file).get_function(sym)
 

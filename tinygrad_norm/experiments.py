@@ -25,6 +25,7 @@ from . import nn, optim
 from .errors import ArgumentError
 from .normalize import Normalizer
 from .plotting import pyplot
+from .serialization import atomic_write
 from .tensor import Tensor
 
 INPUTS = np.array([[2, 1000], [3, 2000], [2, 500], [1, 800], [4, 3000]], dtype=np.float32)
@@ -182,7 +183,5 @@ def plot(results: list[Result], path: str) -> None:
     ax.set_ylabel("MSE loss")
     ax.set_title("Feature scaling decides whether gradient descent works")
     ax.legend()
-    from .serialization import atomic_write
-
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
     plt.close(fig)
