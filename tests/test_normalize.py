@@ -402,3 +402,20 @@ def test_corrupt_normalizer_state_is_a_clear_error_and_changes_nothing(data):
         with pytest.raises(ValueError):
             tn.nn.Sequential(layer).load_state_dict({"0._extra_state": state})
         np.testing.assert_array_equal(layer(tn.Tensor(data)).numpy(), before)
+
+
+def test_pandas_dask_and_sklearn_are_never_imported_for_arrays():
+    """The extras stay optional: importing the package and fitting/applying arrays and Tensors loads none of them."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    code = ("import sys, numpy as np, tinygrad_norm as tn\n"
+            "x = np.arange(12.0).reshape(6, 2)\n"
+            "n = tn.Normalizer('standard').fit(x)\n"
+            "n.transform(x); n.transform(tn.Tensor(x)); n.fit(iter([x[:3], x[3:]])); n.get_params()\n"
+            "print(sorted(m for m in ('pandas', 'dask', 'distributed', 'sklearn') if m in sys.modules))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -82,6 +82,21 @@ def chan_merge(a: tuple[int, np.ndarray, np.ndarray],
     return n, mean_a + delta * (nb / n), m2_a + m2_b + delta * delta * (na * nb / n)
 
 
+def column_summary(backend: Backend, x: Any, kind: str) -> tuple[int, np.ndarray, np.ndarray, np.ndarray | None]:
+    """One block's per-column summary in float64 on the host: ``(count, mean, M2, bad)`` for kind
+    ``"moments"``, ``(count, min, max, bad)`` for ``"minmax"``. ``bad`` counts each column's NaN/inf
+    values; it is None when the statistics are finite (then there are none, and no pass counts them)."""
+    if kind == "moments":
+        n, a, b = backend.column_moments(x)
+    else:
+        (a, b), n = backend.column_minmax(x), int(x.shape[0])
+    bad = None
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        xp = backend.xp
+        bad = backend.to_numpy(xp.count_nonzero(~xp.isfinite(x), axis=0)).astype(np.int64)
+    return int(n), a, b, bad
+
+
 _BACKENDS: dict[str, Backend] = {}
 DEVICES = ("cpu", "cuda")
 

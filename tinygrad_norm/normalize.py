@@ -6,17 +6,23 @@ float64 (exact per-block moments merged with Chan et al.'s formula, so
 ``partial_fit`` over any split of the rows equals ``fit`` on all of them) and
 applies them as one fused ``(x - shift) * scale + offset`` pass on the backend
 of the data (blocked multi-threaded NumPy on the CPU, our kernels on CUDA).
+
+Inputs may also be pandas DataFrames/Series (``_pandas.py``); the class follows scikit-learn's
+transformer API (``fit(X, y=None)``, ``get_params``/``set_params``, ``set_output``, feature names)
+without importing it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._backend import DEFAULT_DTYPE, Backend, chan_merge, get_backend
+from . import _pandas
+from ._backend import DEFAULT_DTYPE, Backend, chan_merge, column_summary, get_backend
 from .function import Affine
 from .tensor import Tensor
 
@@ -80,6 +86,17 @@ class Normalizer:
     A constant feature (zero spread, or a spread lost in the rounding of its own values) gets
     scale 1 (its output is the range's low end, 0 by default) and a NormalizerWarning; NaN or inf
     in fit data is a ValueError naming the features.
+
+    Inputs: NumPy/CuPy arrays, Tensors, iterables of chunks, pandas DataFrames (numeric columns; the
+    column names become ``feature_names``) and Series (one feature). ``set_output(transform="pandas")``
+    makes ``transform`` return DataFrames.
+
+    scikit-learn: usable as a transformer (``fit(X, y=None)``, ``n_features_in_``, ``feature_names_in_``,
+    ``get_feature_names_out``, ``get_params``/``set_params``, ``clone``, Pipelines). The deliberate
+    difference from its scalers: NaN (or inf) in fit data raises a ValueError naming the features
+    instead of being ignored in the statistics, because a normalizer silently fitted on the rows that
+    happen to be complete is a different normalizer; drop or impute missing values first (e.g. put
+    ``SimpleImputer`` before it in the Pipeline). And ``ddof`` defaults to 1 (StandardScaler's is 0).
     """
 
     def __init__(self, method: str = "standard", *, ddof: int = 1, with_mean: bool = True, with_std: bool = True,
@@ -113,6 +130,9 @@ class Normalizer:
         self.feature_range = (low, high)
         self.clip = bool(clip)
         self.feature_names = [str(n) for n in feature_names] if feature_names is not None else None
+        # the arguments exactly as given: scikit-learn's clone() checks get_params() returns these objects
+        self._params = {"method": method, "ddof": ddof, "with_mean": with_mean, "with_std": with_std,
+                        "feature_range": feature_range, "clip": clip, "feature_names": feature_names}
         self.reset()
 
     # ---- fitting ------------------------------------------------------------------
@@ -127,11 +147,16 @@ class Normalizer:
     def is_fitted(self) -> bool:
         return self.count > 0
 
-    def fit(self, data: Any) -> Normalizer:
-        """Fit on an array/Tensor, or on an iterable of chunks (e.g. a data loader; a chunk that is a
-        tuple contributes its first item, the features)."""
+    def fit(self, data: Any, y: Any = None) -> Normalizer:
+        """Fit on an array/Tensor, a pandas DataFrame/Series, or on an iterable of chunks (e.g. a
+        data loader; a chunk that is a tuple contributes its first item, the features). ``y`` is not
+        used: it is there so the normalizer can be a step of a scikit-learn Pipeline."""
         self.reset()
-        if isinstance(data, (np.ndarray, Tensor, list)) or hasattr(data, "__cuda_array_interface__"):
+        # feature names learned from an earlier DataFrame are forgotten with its statistics
+        names = self._params["feature_names"]
+        self.feature_names = [str(n) for n in names] if names is not None else None
+        if (isinstance(data, (np.ndarray, Tensor, list)) or hasattr(data, "__cuda_array_interface__")
+                or _pandas.is_pandas(data)):
             return self.partial_fit(data)
         if not isinstance(data, Iterable):
             raise TypeError(f"fit() takes an array, a Tensor or an iterable of chunks, got {type(data).__name__}")
@@ -141,39 +166,55 @@ class Normalizer:
             raise ValueError("fit(): the iterable gave no chunks")
         return self
 
-    def partial_fit(self, chunk: Any) -> Normalizer:
-        """Update the statistics with one more chunk of rows (any number of chunks, any sizes)."""
+    def partial_fit(self, chunk: Any, y: Any = None) -> Normalizer:
+        """Update the statistics with one more chunk of rows (any number of chunks, any sizes). ``y`` is
+        not used (scikit-learn's signature)."""
+        kind = "moments" if self.method == "standard" else "minmax"
+        names = None
+        if _pandas.is_pandas(chunk):
+            chunk, names = _pandas.to_array(chunk, "partial_fit")
         x, backend, _, _ = _as_2d(chunk, "partial_fit")
-        if self.n_features is not None and x.shape[1] != self.n_features:
-            raise ValueError(f"partial_fit: chunk has {x.shape[1]} features, earlier chunks had {self.n_features}")
-        if self.feature_names is not None and len(self.feature_names) != x.shape[1]:
-            raise ValueError(f"partial_fit: {len(self.feature_names)} feature names for {x.shape[1]} features")
-        if self.method == "standard":
-            n, mean, m2 = backend.column_moments(x)
-            self._check_finite(x, backend, mean, m2)
-            self.count, self._mean, self._m2 = chan_merge((self.count, self._mean, self._m2), (n, mean, m2))
+        self._check_chunk(x.shape[1], names)
+        n, a, b, bad = column_summary(backend, x, kind)
+        if bad is not None:
+            self._raise_nonfinite(bad, names)
+        if kind == "moments":
+            self.count, self._mean, self._m2 = chan_merge((self.count, self._mean, self._m2), (n, a, b))
         else:
-            lo, hi = backend.column_minmax(x)
-            self._check_finite(x, backend, lo, hi)
-            self._min = lo if self._min is None else np.minimum(self._min, lo)
-            self._max = hi if self._max is None else np.maximum(self._max, hi)
-            self.count += x.shape[0]
+            self._min = a if self._min is None else np.minimum(self._min, a)
+            self._max = b if self._max is None else np.maximum(self._max, b)
+            self.count += n
         self.n_features = x.shape[1]
+        if names is not None:
+            self.feature_names = names
         self._derived = None
         return self
 
-    def _name(self, j: int) -> str:
-        return repr(self.feature_names[j]) if self.feature_names else f"{j}"
+    def _check_chunk(self, d: int, names: list[str] | None) -> None:
+        if self.n_features is not None and d != self.n_features:
+            raise ValueError(f"partial_fit: chunk has {d} features, earlier chunks had {self.n_features}")
+        if self.feature_names is not None and len(self.feature_names) != d:
+            raise ValueError(f"partial_fit: {len(self.feature_names)} feature names for {d} features")
+        self._check_names(names, "partial_fit")
 
-    def _check_finite(self, x: Any, backend: Backend, *stats: np.ndarray) -> None:
-        if all(np.isfinite(s).all() for s in stats):
+    def _check_names(self, names: list[str] | None, what: str) -> None:
+        """A DataFrame's columns must be the known feature names, in order (None: no names to check)."""
+        if names is None or self.feature_names is None or names == self.feature_names:
             return
-        xp = backend.xp
-        bad = backend.to_numpy(xp.count_nonzero(~xp.isfinite(x), axis=0))
+        raise ValueError(f"{what}: the DataFrame's columns {names} are not the feature names {self.feature_names} "
+                         "(the same names in the same order); select them with df[normalizer.feature_names]")
+
+    def _name(self, j: int, names: list[str] | None = None) -> str:
+        names = names or self.feature_names
+        return repr(names[j]) if names else f"{j}"
+
+    def _raise_nonfinite(self, bad: np.ndarray, names: list[str] | None) -> None:
+        """The statistics are not finite: name the features with NaN/inf values (``bad`` counts them;
+        ``names``: the chunk's columns, when it has them)."""
         if not bad.any():
             raise ValueError("statistics overflowed: the data's values are too large for their dtype; "
                              "convert to float64 first")
-        cols = ", ".join(f"feature {self._name(j)}: {int(bad[j])}" for j in np.flatnonzero(bad))
+        cols = ", ".join(f"feature {self._name(j, names)}: {int(bad[j])}" for j in np.flatnonzero(bad))
         raise ValueError(f"fit data contains {int(bad.sum())} NaN/inf value(s) ({cols}); "
                          "drop or impute them before fitting")
 
@@ -282,7 +323,8 @@ class Normalizer:
 
     __call__ = transform
 
-    def fit_transform(self, x: Any) -> Any:
+    def fit_transform(self, x: Any, y: Any = None) -> Any:
+        """``fit(x).transform(x)``; ``y`` is not used (scikit-learn's signature)."""
         return self.fit(x).transform(x)
 
     def inverse_transform(self, y: Any, out: Any = None) -> Any:
@@ -292,6 +334,18 @@ class Normalizer:
 
     def _apply(self, x: Any, out: Any, inverse: bool, what: str) -> Any:
         self._require_fitted(what)
+        to_pandas = self._output == "pandas" and not inverse  # set_output covers transform, as in scikit-learn
+        if _pandas.is_pandas(x):
+            values, names = _pandas.to_array(x, what)
+            self._check_names(names, what)
+            res = self._apply_array(values, out, inverse, what)
+            return _pandas.like(x, res) if to_pandas else res
+        res = self._apply_array(x, out, inverse, what)
+        if to_pandas and isinstance(res, np.ndarray):  # NumPy in; Tensors (differentiable) and CuPy stay as they are
+            return _pandas.frame(res, list(self.get_feature_names_out()))
+        return res
+
+    def _apply_array(self, x: Any, out: Any, inverse: bool, what: str) -> Any:
         arr, backend, is_tensor, was_float = _as_2d(x, what)
         self._check_features(arr, what)
         shift, scale, offset = self._affine()
@@ -316,6 +370,85 @@ class Normalizer:
             out[...] = res
             return out
         return res
+
+    # ---- scikit-learn's transformer API (no import of scikit-learn) ------------------------------
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's arguments, as given (``deep`` is accepted for scikit-learn; nothing is nested)."""
+        return dict(self._params)
+
+    def set_params(self, **params: Any) -> Normalizer:
+        """Change constructor arguments, validated as in the constructor (an invalid combination raises and
+        changes nothing). Fitted statistics are kept when the new method uses the same ones (standard's
+        mean/M2; minmax's and maxabs' min/max) and dropped otherwise (fit again)."""
+        unknown = sorted(set(params) - set(_CONFIG_KEYS))
+        if unknown:
+            raise ValueError(f"set_params: unknown parameter(s) {unknown}; Normalizer's are {', '.join(_CONFIG_KEYS)}")
+        new = type(self)(**{**self._params, **params})
+        if self.is_fitted and _STATS[new.method] == _STATS[self.method]:
+            names = new.feature_names if "feature_names" in params else self.feature_names
+            if names is not None and len(names) != self.n_features:
+                raise ValueError(f"set_params: {len(names)} feature names for the {self.n_features} fitted features")
+            new.count, new.n_features, new.feature_names = self.count, self.n_features, names
+            new._mean, new._m2, new._min, new._max = self._mean, self._m2, self._min, self._max
+        if hasattr(self, "_sklearn_output_config"):
+            new._sklearn_output_config = self._sklearn_output_config
+        self.__dict__.update(new.__dict__)
+        return self
+
+    def set_output(self, *, transform: str | None = None) -> Normalizer:
+        """``"pandas"``: ``transform`` returns a DataFrame (same index and columns for a DataFrame input;
+        the feature names and a fresh index for a NumPy array); ``"default"``: arrays; None: unchanged.
+        Tensors and CuPy inputs keep their kind. ``inverse_transform`` is not affected (as in scikit-learn)."""
+        if transform is None:
+            return self
+        if transform not in ("default", "pandas"):
+            raise ValueError(f"set_output: transform must be 'default', 'pandas' or None, got {transform!r}")
+        if transform == "pandas" and importlib.util.find_spec("pandas") is None:
+            raise ImportError("set_output(transform='pandas') needs pandas: pip install pandas")
+        # scikit-learn's attribute name: its clone() copies it to the clone
+        self._sklearn_output_config = {"transform": transform}
+        return self
+
+    @property
+    def _output(self) -> str:
+        return getattr(self, "_sklearn_output_config", {}).get("transform", "default")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.is_fitted
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn (>= 1.6) asks every Pipeline step for its tags; only it calls this, so it is loaded."""
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False),
+                    transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
+                    input_tags=InputTags(allow_nan=False))
+
+    @property
+    def n_features_in_(self) -> int:
+        """Number of features seen in fit (an AttributeError before, as scikit-learn's fitted attributes)."""
+        if not self.is_fitted:
+            raise AttributeError("n_features_in_: this Normalizer is not fitted yet")
+        return int(self.n_features)
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        """The feature names (a DataFrame's columns or ``feature_names``); an AttributeError when there are none."""
+        if not self.is_fitted or self.feature_names is None:
+            raise AttributeError("feature_names_in_: this Normalizer was not fitted on named features")
+        return np.array(self.feature_names, dtype=object)
+
+    def get_feature_names_out(self, input_features: Sequence[str] | None = None) -> np.ndarray:
+        """One output per input feature, named like it: the feature names, else ``x0, x1, ...``."""
+        self._require_fitted("get_feature_names_out")
+        if input_features is None:
+            names = self.feature_names or [f"x{j}" for j in range(self.n_features)]
+        else:
+            names = [str(n) for n in input_features]
+            if len(names) != self.n_features or (self.feature_names is not None and names != self.feature_names):
+                raise ValueError(f"get_feature_names_out: input_features {names} are not the {self.n_features} "
+                                 f"fitted features {self.feature_names or ''}")
+        return np.array(names, dtype=object)
 
     # ---- state -----------------------------------------------------------------
     def config(self) -> dict[str, Any]:
