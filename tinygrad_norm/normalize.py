@@ -7,9 +7,9 @@ float64 (exact per-block moments merged with Chan et al.'s formula, so
 applies them as one fused ``(x - shift) * scale + offset`` pass on the backend
 of the data (blocked multi-threaded NumPy on the CPU, our kernels on CUDA).
 
-Inputs may also be pandas DataFrames/Series (``_pandas.py``); the class follows scikit-learn's
-transformer API (``fit(X, y=None)``, ``get_params``/``set_params``, ``set_output``, feature names)
-without importing it.
+Inputs may also be pandas DataFrames/Series (``_pandas.py``) and Dask arrays/DataFrames, fitted block
+by block where the data lives (``_dask.py``); the class follows scikit-learn's transformer API
+(``fit(X, y=None)``, ``get_params``/``set_params``, ``set_output``, feature names) without importing it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _pandas
+from . import _dask, _pandas
 from ._backend import DEFAULT_DTYPE, Backend, chan_merge, column_summary, get_backend
 from .function import Affine
 from .tensor import Tensor
@@ -88,8 +88,9 @@ class Normalizer:
     in fit data is a ValueError naming the features.
 
     Inputs: NumPy/CuPy arrays, Tensors, iterables of chunks, pandas DataFrames (numeric columns; the
-    column names become ``feature_names``) and Series (one feature). ``set_output(transform="pandas")``
-    makes ``transform`` return DataFrames.
+    column names become ``feature_names``) and Series (one feature), Dask arrays and DataFrames (fitted
+    block by block on the workers, transformed lazily). ``set_output(transform="pandas")`` makes
+    ``transform`` return DataFrames.
 
     scikit-learn: usable as a transformer (``fit(X, y=None)``, ``n_features_in_``, ``feature_names_in_``,
     ``get_feature_names_out``, ``get_params``/``set_params``, ``clone``, Pipelines). The deliberate
@@ -148,7 +149,7 @@ class Normalizer:
         return self.count > 0
 
     def fit(self, data: Any, y: Any = None) -> Normalizer:
-        """Fit on an array/Tensor, a pandas DataFrame/Series, or on an iterable of chunks (e.g. a
+        """Fit on an array/Tensor, a pandas or Dask DataFrame/array, or on an iterable of chunks (e.g. a
         data loader; a chunk that is a tuple contributes its first item, the features). ``y`` is not
         used: it is there so the normalizer can be a step of a scikit-learn Pipeline."""
         self.reset()
@@ -156,7 +157,7 @@ class Normalizer:
         names = self._params["feature_names"]
         self.feature_names = [str(n) for n in names] if names is not None else None
         if (isinstance(data, (np.ndarray, Tensor, list)) or hasattr(data, "__cuda_array_interface__")
-                or _pandas.is_pandas(data)):
+                or _pandas.is_pandas(data) or _dask.is_collection(data)):
             return self.partial_fit(data)
         if not isinstance(data, Iterable):
             raise TypeError(f"fit() takes an array, a Tensor or an iterable of chunks, got {type(data).__name__}")
@@ -167,17 +168,26 @@ class Normalizer:
         return self
 
     def partial_fit(self, chunk: Any, y: Any = None) -> Normalizer:
-        """Update the statistics with one more chunk of rows (any number of chunks, any sizes). ``y`` is
-        not used (scikit-learn's signature)."""
+        """Update the statistics with one more chunk of rows (any number of chunks, any sizes, in memory
+        or Dask, mixed freely). ``y`` is not used (scikit-learn's signature)."""
         kind = "moments" if self.method == "standard" else "minmax"
         names = None
-        if _pandas.is_pandas(chunk):
-            chunk, names = _pandas.to_array(chunk, "partial_fit")
-        x, backend, _, _ = _as_2d(chunk, "partial_fit")
-        self._check_chunk(x.shape[1], names)
-        n, a, b, bad = column_summary(backend, x, kind)
-        if bad is not None:
-            self._raise_nonfinite(bad, names)
+        if _dask.is_collection(chunk):
+            x, names = _dask.as_array(chunk, "partial_fit")
+            self._check_chunk(x.shape[1], names)
+            n, a, b, bad = _dask.summarize(x, kind)
+            if n == 0:
+                raise ValueError("partial_fit: input is empty (0 rows)")
+            if not (np.isfinite(a).all() and np.isfinite(b).all()):
+                self._raise_nonfinite(bad, names)
+        else:
+            if _pandas.is_pandas(chunk):
+                chunk, names = _pandas.to_array(chunk, "partial_fit")
+            x, backend, _, _ = _as_2d(chunk, "partial_fit")
+            self._check_chunk(x.shape[1], names)
+            n, a, b, bad = column_summary(backend, x, kind)
+            if bad is not None:
+                self._raise_nonfinite(bad, names)
         if kind == "moments":
             self.count, self._mean, self._m2 = chan_merge((self.count, self._mean, self._m2), (n, a, b))
         else:
@@ -334,6 +344,12 @@ class Normalizer:
 
     def _apply(self, x: Any, out: Any, inverse: bool, what: str) -> Any:
         self._require_fitted(what)
+        if _dask.is_collection(x):
+            if out is not None:
+                raise TypeError(f"{what}: out= is for in-memory arrays; a Dask input gives a lazy Dask result")
+            frozen = type(self).from_state_dict(self.state_dict())
+            frozen._affine()  # a constant-feature warning is raised here, not on the workers
+            return _dask.apply_lazy(frozen, x, inverse, what)
         to_pandas = self._output == "pandas" and not inverse  # set_output covers transform, as in scikit-learn
         if _pandas.is_pandas(x):
             values, names = _pandas.to_array(x, what)
@@ -398,7 +414,7 @@ class Normalizer:
     def set_output(self, *, transform: str | None = None) -> Normalizer:
         """``"pandas"``: ``transform`` returns a DataFrame (same index and columns for a DataFrame input;
         the feature names and a fresh index for a NumPy array); ``"default"``: arrays; None: unchanged.
-        Tensors and CuPy inputs keep their kind. ``inverse_transform`` is not affected (as in scikit-learn)."""
+        Tensors, CuPy and Dask inputs keep their kind. ``inverse_transform`` is not affected (as in scikit-learn)."""
         if transform is None:
             return self
         if transform not in ("default", "pandas"):
