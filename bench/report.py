@@ -5,7 +5,8 @@
 
 For each group: median time, ratio to every other engine in the group
 (> 1 means the other is slower), GB/s where the benchmark moves a known number of
-bytes, and the fraction of the ``np.copyto`` bandwidth measured in the same run.
+bytes, the fraction of the ``np.copyto`` bandwidth measured in the same run, and the relative
+errors of the fitted mean and variance where the benchmark recorded them.
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ def main(path: str) -> None:
         ours = [b for b in items if b["extra_info"].get("engine", "").startswith("tinygrad_norm")]
         base = ours[0] if ours else items[0]
         print(f"\n### {group}\n")
-        print("| engine | median | ratio: engine / ours | GB/s | of copy bandwidth |")
-        print("|---|---|---|---|---|")
+        # groups that measured accuracy too (bench/test_dask.py) get its columns
+        acc = [k for k in ("rel_err_mean", "rel_err_var") if any(k in b["extra_info"] for b in items)]
+        print("| engine | median | ratio: engine / ours | GB/s | of copy bandwidth |" + "".join(f" {k} |" for k in acc))
+        print("|---|---|---|---|---|" + "---|" * len(acc))
         for b in sorted(items, key=lambda b: b["stats"]["median"]):
             med = b["stats"]["median"]
             nbytes = b["extra_info"].get("bytes", 0)
@@ -50,7 +53,9 @@ def main(path: str) -> None:
             bw = copy_bw.get(b["extra_info"].get("shape", ""))
             frac = f"{nbytes / med / 1e9 / bw:.0%}" if nbytes and bw else ""
             ratio = med / base["stats"]["median"]
-            print(f"| {b['extra_info'].get('engine', b['name'])} | {fmt_time(med)} | {ratio:.2f}x | {gbs} | {frac} |")
+            errs = "".join(f" {b['extra_info'][k]:.2g} |" if k in b["extra_info"] else " |" for k in acc)
+            print(f"| {b['extra_info'].get('engine', b['name'])} | {fmt_time(med)} | {ratio:.2f}x | {gbs} | {frac} |"
+                  + errs)
 
 
 if __name__ == "__main__":

@@ -56,3 +56,19 @@ def pytest_terminal_summary(terminalreporter):
     suite = sys.modules.get("test_adversarial")
     if suite is not None and suite.COUNTS["tried"]:
         terminalreporter.write_line(suite.pytest_terminal_summary_line())
+
+
+# the issue's CI cluster, and the README example's
+DASK_CLUSTER = {"n_workers": 2, "processes": True, "threads_per_worker": 1, "dashboard_address": None}
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """One local 2-process Dask cluster for the session (1-2 s to start); skips without dask.distributed."""
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (the 'dask' extra)")
+    with distributed.LocalCluster(**DASK_CLUSTER) as cluster:
+        with distributed.Client(cluster, set_as_default=False) as client:
+            # the workers are new processes: they must import this checkout's package, not another installed copy
+            paths = set(client.run(lambda: __import__("tinygrad_norm").__file__).values())
+            assert paths == {tn.__file__}, f"workers import {paths}, this process {tn.__file__}: run python3 -m pytest"
+        yield cluster

@@ -459,3 +459,20 @@ def test_fit_of_something_that_is_not_a_table_says_so():
         Normalizer().fit({"a": [1, 2]})
     with pytest.raises(TypeError, match="str"):
         Normalizer().fit("1,2,3")
+
+
+def test_pandas_dask_and_sklearn_are_never_imported_for_arrays():
+    """The extras stay optional: importing the package and fitting/applying arrays and Tensors loads none of them."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    code = ("import sys, numpy as np, tinygrad_norm as tn\n"
+            "x = np.arange(12.0).reshape(6, 2)\n"
+            "n = tn.Normalizer('standard').fit(x)\n"
+            "n.transform(x); n.transform(tn.Tensor(x)); n.fit(iter([x[:3], x[3:]])); n.get_params()\n"
+            "print(sorted(m for m in ('pandas', 'dask', 'distributed', 'sklearn') if m in sys.modules))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -7,6 +7,8 @@ formula, so the statistics of any split of the rows equal those of all of them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -22,3 +24,19 @@ def chan_merge(a: tuple[int, np.ndarray, np.ndarray],
     n = na + nb
     delta = mean_b - mean_a
     return n, mean_a + delta * (nb / n), m2_a + m2_b + delta * delta * (na * nb / n)
+
+
+def column_summary(backend: Any, x: Any, kind: str) -> tuple[int, np.ndarray, np.ndarray, np.ndarray | None]:
+    """One block's per-column summary in float64 on the host, computed by ``backend``'s kernels:
+    ``(count, mean, M2, bad)`` for kind ``"moments"``, ``(count, min, max, bad)`` for ``"minmax"``.
+    ``bad`` counts each column's NaN/inf values; it is None when the statistics are finite (then there
+    are none, and no pass counts them)."""
+    if kind == "moments":
+        n, a, b = backend.column_moments(x)
+    else:
+        (a, b), n = backend.column_minmax(x), int(x.shape[0])
+    bad = None
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        xp = backend.xp
+        bad = backend.to_numpy(xp.count_nonzero(~xp.isfinite(x), axis=0)).astype(np.int64)
+    return int(n), a, b, bad

@@ -6,19 +6,25 @@ float64 (exact per-block moments merged with Chan et al.'s formula, so
 ``partial_fit`` over any split of the rows equals ``fit`` on all of them) and
 applies them as one fused ``(x - shift) * scale + offset`` pass on the backend
 of the data (blocked multi-threaded NumPy on the CPU, our kernels on CUDA).
+
+Inputs may also be pandas DataFrames/Series (``_pandas.py``) and Dask arrays/DataFrames, fitted block
+by block where the data lives (``_dask.py``); the class follows scikit-learn's transformer API
+(``fit(X, y=None)``, ``get_params``/``set_params``, ``set_output``, feature names) without importing it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import _dask, _pandas
 from ._backend import DEFAULT_DTYPE, Backend, backend_of, device_of
-from ._moments import chan_merge
-from .errors import ArgumentError, ArgumentTypeError, DTypeError, NotFittedError, ShapeError
+from ._moments import chan_merge, column_summary
+from .errors import ArgumentError, ArgumentTypeError, DTypeError, MissingDependencyError, NotFittedError, ShapeError
 from .function import Affine
 from .tensor import Tensor
 
@@ -91,6 +97,18 @@ class Normalizer:
     A constant feature (zero spread, or a spread lost in the rounding of its own values) gets
     scale 1 (its output is the range's low end, 0 by default) and a NormalizerWarning; NaN or inf
     in fit data is a ValueError naming the features.
+
+    Inputs: NumPy/CuPy arrays, Tensors, iterables of chunks, pandas DataFrames (numeric columns; the
+    column names become ``feature_names``) and Series (one feature), Dask arrays and DataFrames (fitted
+    block by block on the workers, transformed lazily). ``set_output(transform="pandas")`` makes
+    ``transform`` return DataFrames.
+
+    scikit-learn: usable as a transformer (``fit(X, y=None)``, ``n_features_in_``, ``feature_names_in_``,
+    ``get_feature_names_out``, ``get_params``/``set_params``, ``clone``, Pipelines). The deliberate
+    difference from its scalers: NaN (or inf) in fit data raises a ValueError naming the features
+    instead of being ignored in the statistics, because a normalizer silently fitted on the rows that
+    happen to be complete is a different normalizer; drop or impute missing values first (e.g. put
+    ``SimpleImputer`` before it in the Pipeline). And ``ddof`` defaults to 1 (StandardScaler's is 0).
     """
 
     def __init__(self, method: str = "standard", *, ddof: int = 1, with_mean: bool = True, with_std: bool = True,
@@ -124,6 +142,9 @@ class Normalizer:
         self.feature_range = (low, high)
         self.clip = bool(clip)
         self.feature_names = [str(n) for n in feature_names] if feature_names is not None else None
+        # the arguments exactly as given: scikit-learn's clone() checks get_params() returns these objects
+        self._params = {"method": method, "ddof": ddof, "with_mean": with_mean, "with_std": with_std,
+                        "feature_range": feature_range, "clip": clip, "feature_names": feature_names}
         self.reset()
 
     # ---- fitting ------------------------------------------------------------------
@@ -139,14 +160,19 @@ class Normalizer:
     def is_fitted(self) -> bool:
         return self.count > 0
 
-    def fit(self, data: Any) -> Normalizer:
-        """Fit on an array/Tensor, or on an iterable of chunks (e.g. a data loader; a chunk that is a
-        tuple contributes its first item, the features)."""
+    def fit(self, data: Any, y: Any = None) -> Normalizer:
+        """Fit on an array/Tensor, a pandas or Dask DataFrame/array, or on an iterable of chunks (e.g. a
+        data loader; a chunk that is a tuple contributes its first item, the features). ``y`` is not
+        used: it is there so the normalizer can be a step of a scikit-learn Pipeline."""
         self.reset()
         if isinstance(data, (str, bytes, dict, set)):
             raise ArgumentTypeError(f"fit() takes an array, a Tensor or an iterable of chunks, got a "
                                     f"{type(data).__name__}")
-        if isinstance(data, (np.ndarray, Tensor, list)) or device_of(data) != "cpu":
+        # feature names learned from an earlier DataFrame are forgotten with its statistics
+        names = self._params["feature_names"]
+        self.feature_names = [str(n) for n in names] if names is not None else None
+        if (isinstance(data, (np.ndarray, Tensor, list)) or device_of(data) != "cpu"
+                or _pandas.is_pandas(data) or _dask.is_collection(data)):
             return self.partial_fit(data)
         if not isinstance(data, Iterable):
             raise ArgumentTypeError(f"fit() takes an array, a Tensor or an iterable of chunks, got "
@@ -157,44 +183,72 @@ class Normalizer:
             raise ArgumentError("fit(): the iterable gave no chunks")
         return self
 
-    def partial_fit(self, chunk: Any) -> Normalizer:
-        """Update the statistics with one more chunk of rows (any number of chunks, any sizes)."""
-        x, backend, _, _ = _as_2d(chunk, "partial_fit")
-        if self.n_features is not None and x.shape[1] != self.n_features:
-            raise ShapeError(f"partial_fit: chunk has {x.shape[1]} features, earlier chunks had {self.n_features}")
-        if self.feature_names is not None and len(self.feature_names) != x.shape[1]:
-            raise ShapeError(f"partial_fit: {len(self.feature_names)} feature names for {x.shape[1]} features")
-        if self.method == "standard":
-            n, mean, m2 = backend.column_moments(x)
-            self._check_finite(x, backend, mean, m2)
-            self.count, self._mean, self._m2 = chan_merge((self.count, self._mean, self._m2), (n, mean, m2))
+    def partial_fit(self, chunk: Any, y: Any = None) -> Normalizer:
+        """Update the statistics with one more chunk of rows (any number of chunks, any sizes, in memory
+        or Dask, mixed freely). ``y`` is not used (scikit-learn's signature)."""
+        kind = "moments" if self.method == "standard" else "minmax"
+        names = None
+        if _dask.is_collection(chunk):
+            x, names = _dask.as_array(chunk, "partial_fit")
+            self._check_chunk(x.shape[1], names)
+            n, a, b, bad = _dask.summarize(x, kind)
+            if n == 0:
+                raise ArgumentError("partial_fit: input is empty (0 rows)")
+            if not (np.isfinite(a).all() and np.isfinite(b).all()):
+                self._raise_nonfinite(bad, names, a, b)
         else:
-            lo, hi = backend.column_minmax(x)
-            self._check_finite(x, backend, lo, hi)
-            self._min = lo if self._min is None else np.minimum(self._min, lo)
-            self._max = hi if self._max is None else np.maximum(self._max, hi)
-            self.count += x.shape[0]
+            if _pandas.is_pandas(chunk):
+                chunk, names = _pandas.to_array(chunk, "partial_fit")
+            x, backend, _, _ = _as_2d(chunk, "partial_fit")
+            self._check_chunk(x.shape[1], names)
+            n, a, b, bad = column_summary(backend, x, kind)
+            if bad is not None:
+                magnitude = backend.to_numpy(backend.xp.max(backend.xp.abs(x), axis=0)) if not bad.any() else None
+                self._raise_nonfinite(bad, names, a, b, magnitude)
+        if kind == "moments":
+            self.count, self._mean, self._m2 = chan_merge((self.count, self._mean, self._m2), (n, a, b))
+        else:
+            self._min = a if self._min is None else np.minimum(self._min, a)
+            self._max = b if self._max is None else np.maximum(self._max, b)
+            self.count += n
         self.n_features = x.shape[1]
+        if names is not None:
+            self.feature_names = names
         self._derived = None
         return self
 
-    def _name(self, j: int) -> str:
-        return repr(self.feature_names[j]) if self.feature_names else f"{j}"
+    def _check_chunk(self, d: int, names: list[str] | None) -> None:
+        if self.n_features is not None and d != self.n_features:
+            raise ShapeError(f"partial_fit: chunk has {d} features, earlier chunks had {self.n_features}")
+        if self.feature_names is not None and len(self.feature_names) != d:
+            raise ShapeError(f"partial_fit: {len(self.feature_names)} feature names for {d} features")
+        self._check_names(names, "partial_fit")
 
-    def _check_finite(self, x: Any, backend: Backend, *stats: np.ndarray) -> None:
-        if all(np.isfinite(s).all() for s in stats):
+    def _check_names(self, names: list[str] | None, what: str) -> None:
+        """A DataFrame's columns must be the known feature names, in order (None: no names to check)."""
+        if names is None or self.feature_names is None or names == self.feature_names:
             return
-        xp = backend.xp
-        bad = backend.to_numpy(xp.count_nonzero(~xp.isfinite(x), axis=0))
-        if not bad.any():  # finite data whose statistics overflow float64
-            over = [j for j in range(x.shape[1]) if not all(np.isfinite(s[j]) for s in stats)]
-            big = backend.to_numpy(xp.max(xp.abs(x), axis=0))
-            names = ", ".join(f"{self._name(j)} (|x| up to {float(big[j]):.3g})" for j in over)
-            raise ArgumentError(f"feature(s) {names}: values this large overflow float64 statistics (their squared "
+        raise ArgumentError(f"{what}: the DataFrame's columns {names} are not the feature names {self.feature_names} "
+                         "(the same names in the same order); select them with df[normalizer.feature_names]")
+
+    def _name(self, j: int, names: list[str] | None = None) -> str:
+        names = names or self.feature_names
+        return repr(names[j]) if names else f"{j}"
+
+    def _raise_nonfinite(self, bad: np.ndarray, names: list[str] | None, a: np.ndarray, b: np.ndarray,
+                         magnitude: np.ndarray | None = None) -> None:
+        """The statistics are not finite: name the features with NaN/inf values (``bad`` counts them;
+        ``names``: the chunk's columns, when it has them), or, for finite data, the features whose
+        statistics overflow float64 (``magnitude``: each column's max |x|, when known)."""
+        if not bad.any():
+            over = [j for j in range(len(a)) if not (np.isfinite(a[j]) and np.isfinite(b[j]))]
+            shown = ", ".join(self._name(j, names) + (f" (|x| up to {float(magnitude[j]):.3g})"
+                                                      if magnitude is not None else "") for j in over)
+            raise ArgumentError(f"feature(s) {shown}: values this large overflow float64 statistics (their squared "
                                 "deviations exceed 1.8e308); rescale them first, e.g. divide by a power of 10")
-        cols = ", ".join(f"feature {self._name(j)}: {int(bad[j])}" for j in np.flatnonzero(bad))
+        cols = ", ".join(f"feature {self._name(j, names)}: {int(bad[j])}" for j in np.flatnonzero(bad))
         raise ArgumentError(f"fit data contains {int(bad.sum())} NaN/inf value(s) ({cols}); "
-                            "drop or impute them before fitting")
+                         "drop or impute them before fitting")
 
     # ---- fitted statistics ----------------------------------------------------------
     def _require_fitted(self, what: str) -> None:
@@ -332,7 +386,8 @@ class Normalizer:
 
     __call__ = transform
 
-    def fit_transform(self, x: Any) -> Any:
+    def fit_transform(self, x: Any, y: Any = None) -> Any:
+        """``fit(x).transform(x)``; ``y`` is not used (scikit-learn's signature)."""
         return self.fit(x).transform(x)
 
     def inverse_transform(self, y: Any, out: Any = None) -> Any:
@@ -342,6 +397,24 @@ class Normalizer:
 
     def _apply(self, x: Any, out: Any, inverse: bool, what: str) -> Any:
         self._require_fitted(what)
+        if _dask.is_collection(x):
+            if out is not None:
+                raise ArgumentTypeError(f"{what}: out= is for in-memory arrays; a Dask input gives a lazy Dask result")
+            frozen = type(self).from_state_dict(self.state_dict())
+            frozen._affine()  # a constant-feature warning is raised here, not on the workers
+            return _dask.apply_lazy(frozen, x, inverse, what)
+        to_pandas = self._output == "pandas" and not inverse  # set_output covers transform, as in scikit-learn
+        if _pandas.is_pandas(x):
+            values, names = _pandas.to_array(x, what)
+            self._check_names(names, what)
+            res = self._apply_array(values, out, inverse, what)
+            return _pandas.like(x, res) if to_pandas else res
+        res = self._apply_array(x, out, inverse, what)
+        if to_pandas and isinstance(res, np.ndarray):  # NumPy in; Tensors (differentiable) and CuPy stay as they are
+            return _pandas.frame(res, list(self.get_feature_names_out()))
+        return res
+
+    def _apply_array(self, x: Any, out: Any, inverse: bool, what: str) -> Any:
         arr, backend, is_tensor, was_float = _as_2d(x, what)
         self._check_features(arr, what)
         shift, scale, offset = self._affine()
@@ -396,6 +469,86 @@ class Normalizer:
             return cast
         out[...] = cast
         return out
+
+    # ---- scikit-learn's transformer API (no import of scikit-learn) ------------------------------
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's arguments, as given (``deep`` is accepted for scikit-learn; nothing is nested)."""
+        return dict(self._params)
+
+    def set_params(self, **params: Any) -> Normalizer:
+        """Change constructor arguments, validated as in the constructor (an invalid combination raises and
+        changes nothing). Fitted statistics are kept when the new method uses the same ones (standard's
+        mean/M2; minmax's and maxabs' min/max) and dropped otherwise (fit again)."""
+        unknown = sorted(set(params) - set(_CONFIG_KEYS))
+        if unknown:
+            raise ArgumentError(f"set_params: unknown parameter(s) {unknown}; Normalizer's are "
+                                f"{', '.join(_CONFIG_KEYS)}")
+        new = type(self)(**{**self._params, **params})
+        if self.is_fitted and _STATS[new.method] == _STATS[self.method]:
+            names = new.feature_names if "feature_names" in params else self.feature_names
+            if names is not None and len(names) != self.n_features:
+                raise ShapeError(f"set_params: {len(names)} feature names for the {self.n_features} fitted features")
+            new.count, new.n_features, new.feature_names = self.count, self.n_features, names
+            new._mean, new._m2, new._min, new._max = self._mean, self._m2, self._min, self._max
+        if hasattr(self, "_sklearn_output_config"):
+            new._sklearn_output_config = self._sklearn_output_config
+        self.__dict__.update(new.__dict__)
+        return self
+
+    def set_output(self, *, transform: str | None = None) -> Normalizer:
+        """``"pandas"``: ``transform`` returns a DataFrame (same index and columns for a DataFrame input;
+        the feature names and a fresh index for a NumPy array); ``"default"``: arrays; None: unchanged.
+        Tensors, CuPy and Dask inputs keep their kind. ``inverse_transform`` is not affected (as in scikit-learn)."""
+        if transform is None:
+            return self
+        if transform not in ("default", "pandas"):
+            raise ArgumentError(f"set_output: transform must be 'default', 'pandas' or None, got {transform!r}")
+        if transform == "pandas" and importlib.util.find_spec("pandas") is None:
+            raise MissingDependencyError("set_output(transform='pandas') needs pandas: pip install pandas")
+        # scikit-learn's attribute name: its clone() copies it to the clone
+        self._sklearn_output_config = {"transform": transform}
+        return self
+
+    @property
+    def _output(self) -> str:
+        return getattr(self, "_sklearn_output_config", {}).get("transform", "default")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.is_fitted
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn (>= 1.6) asks every Pipeline step for its tags; only it calls this, so it is loaded."""
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False),
+                    transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
+                    input_tags=InputTags(allow_nan=False))
+
+    @property
+    def n_features_in_(self) -> int:
+        """Number of features seen in fit (an AttributeError before, as scikit-learn's fitted attributes)."""
+        if not self.is_fitted:
+            raise AttributeError("n_features_in_: this Normalizer is not fitted yet")
+        return int(self.n_features)
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        """The feature names (a DataFrame's columns or ``feature_names``); an AttributeError when there are none."""
+        if not self.is_fitted or self.feature_names is None:
+            raise AttributeError("feature_names_in_: this Normalizer was not fitted on named features")
+        return np.array(self.feature_names, dtype=object)
+
+    def get_feature_names_out(self, input_features: Sequence[str] | None = None) -> np.ndarray:
+        """One output per input feature, named like it: the feature names, else ``x0, x1, ...``."""
+        self._require_fitted("get_feature_names_out")
+        if input_features is None:
+            names = self.feature_names or [f"x{j}" for j in range(self.n_features)]
+        else:
+            names = [str(n) for n in input_features]
+            if len(names) != self.n_features or (self.feature_names is not None and names != self.feature_names):
+                raise ArgumentError(f"get_feature_names_out: input_features {names} are not the {self.n_features} "
+                                 f"fitted features {self.feature_names or ''}")
+        return np.array(names, dtype=object)
 
     # ---- state -----------------------------------------------------------------
     def config(self) -> dict[str, Any]:
