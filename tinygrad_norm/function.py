@@ -19,6 +19,8 @@ from .errors import ArgumentError, ArgumentTypeError, AxisError, ShapeError
 from .tensor import Tensor, _GradMode
 
 _new = object.__new__
+_make = Tensor._make
+_NO_GRAD2 = (False, False)
 
 
 class Function:
@@ -27,23 +29,29 @@ class Function:
     @classmethod
     def apply(cls, *parents: Tensor, **kwargs: Any) -> Tensor:
         fn = _new(cls)
-        fn.parents = parents
         try:
-            fn.backend = parents[0]._backend
+            fn.backend = backend = parents[0]._backend
+            if len(parents) == 2:  # most ops are binary: no generator, no argument list
+                a, b = parents
+                if not ((a.requires_grad or b.requires_grad) and _GradMode.enabled):  # no graph node is kept
+                    fn.needs_grad, fn.parents = _NO_GRAD2, ()
+                    out = fn.forward(a.data, b.data, **kwargs) if kwargs else fn.forward(a.data, b.data)
+                    return _make(out, backend)
+                needs = (a.requires_grad, b.requires_grad)
+                fn.saved = ()
+            else:
+                needs = tuple([p.requires_grad for p in parents])
         except AttributeError:
-            raise ArgumentTypeError(f"{cls.__name__.lower()} takes Tensors, got {type(parents[0]).__name__}; wrap "
+            bad = next(p for p in parents if not isinstance(p, Tensor))
+            raise ArgumentTypeError(f"{cls.__name__.lower()} takes Tensors, got {type(bad).__name__}; wrap "
                                     "arrays with tn.Tensor(x)") from None
-        fn.saved = ()
-        requires = False
-        if _GradMode.enabled:
-            fn.needs_grad = needs = tuple(p.requires_grad for p in parents)
-            requires = True in needs
-        else:
-            fn.needs_grad = (False,) * len(parents)
-        out = fn.forward(*[p.data for p in parents], **kwargs)
-        if not requires:
-            return Tensor._make(out, fn.backend)
-        return Tensor._make(out, fn.backend, True, fn)
+        fn.saved = ()  # (the binary no-grad path above leaves it to forward: nothing reads it there)
+        if True not in needs or not _GradMode.enabled:  # the no-grad path: no graph node is kept
+            fn.needs_grad, fn.parents = (False,) * len(needs), ()
+            return _make(fn.forward(*[p.data for p in parents], **kwargs), backend)
+        fn.needs_grad = needs
+        fn.parents = parents
+        return _make(fn.forward(*[p.data for p in parents], **kwargs), backend, True, fn)
 
     @property
     def xp(self):
@@ -79,7 +87,8 @@ class Add(Function):
     __slots__ = ()
 
     def forward(self, a, b):
-        self.saved = (a.shape, b.shape)
+        if self.needs_grad is not _NO_GRAD2:  # shapes are only needed to unbroadcast gradients
+            self.saved = (a.shape, b.shape)
         try:
             return a + b
         except ValueError:
@@ -95,7 +104,8 @@ class Sub(Function):
     __slots__ = ()
 
     def forward(self, a, b):
-        self.saved = (a.shape, b.shape)
+        if self.needs_grad is not _NO_GRAD2:
+            self.saved = (a.shape, b.shape)
         try:
             return a - b
         except ValueError:

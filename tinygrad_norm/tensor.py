@@ -321,22 +321,29 @@ class Tensor:
     def _cast(self, dtype: np.dtype) -> Tensor:
         return self if self.dtype == dtype else F.Cast.apply(self, dtype=dtype)
 
+    # The common case, a Tensor of this device and this exact dtype, goes straight to the op: no promotion.
     def __add__(self, other: Any) -> Tensor:
-        return F.Add.apply(*self._binary(other))
+        if type(other) is Tensor and other._backend is self._backend and other.data.dtype is self.data.dtype:
+            return _add(self, other)
+        return _add(*self._binary(other))
 
     def __radd__(self, other: Any) -> Tensor:
         a, b = self._binary(other)
         return F.Add.apply(b, a)
 
     def __sub__(self, other: Any) -> Tensor:
-        return F.Sub.apply(*self._binary(other))
+        if type(other) is Tensor and other._backend is self._backend and other.data.dtype is self.data.dtype:
+            return _sub(self, other)
+        return _sub(*self._binary(other))
 
     def __rsub__(self, other: Any) -> Tensor:
         a, b = self._binary(other)
         return F.Sub.apply(b, a)
 
     def __mul__(self, other: Any) -> Tensor:
-        return F.Mul.apply(*self._binary(other))
+        if type(other) is Tensor and other._backend is self._backend and other.data.dtype is self.data.dtype:
+            return _mul(self, other)
+        return _mul(*self._binary(other))
 
     def __rmul__(self, other: Any) -> Tensor:
         a, b = self._binary(other)
@@ -640,3 +647,5 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
 
 
 from . import function as F  # noqa: E402  (function.py needs Tensor defined)
+
+_add, _sub, _mul = F.Add.apply, F.Sub.apply, F.Mul.apply  # bound once: the hottest ops skip two lookups
