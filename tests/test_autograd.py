@@ -130,3 +130,18 @@ def test_error_dtype_mismatch_and_bad_data():
 def test_mse_loss_rejects_bad_reduction():
     with pytest.raises(ValueError, match="reduction"):
         tn.nn.functional.mse_loss(tn.ones(2), tn.ones(2), reduction="avg")
+
+
+def test_gradients_never_alias_each_other_or_the_given_grad():
+    a, b = tn.Tensor([1.0, 2.0], requires_grad=True), tn.Tensor([3.0, 4.0], requires_grad=True)
+    (a + b).sum().backward()
+    a.grad.data[0] = 100.0
+    assert b.grad.numpy().tolist() == [1.0, 1.0]  # one array per leaf
+    c = tn.Tensor([1.0, 2.0], requires_grad=True)
+    given = tn.Tensor([5.0, 6.0])
+    (c + 0.0).backward(given)
+    given.data[0] = -1.0
+    assert c.grad.numpy().tolist() == [5.0, 6.0]  # not a view of the caller's array
+    d = tn.Tensor([1.0, 2.0], requires_grad=True)
+    (d * d).sum().backward()  # the same leaf reached twice accumulates
+    assert d.grad.numpy().tolist() == [2.0, 4.0]

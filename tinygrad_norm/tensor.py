@@ -252,6 +252,7 @@ class Tensor:
             self._accumulate(g)
             return
         grads: dict[int, Any] = {id(self): g}
+        given = {id(g)}  # arrays a leaf may not adopt: the seed, and each one already handed to a leaf
         for t in reversed(_toposort(self)):
             g = grads.pop(id(t), None)
             fn = t._ctx
@@ -270,7 +271,9 @@ class Tensor:
                     raise RuntimeError(f"internal error: {type(fn).__name__}.backward gave a gradient of shape "
                                        f"{pg.shape} for an input of shape {p.shape}")
                 if p._ctx is None:
-                    p._accumulate(pg)
+                    # an array made by this backward for this leaf alone becomes its gradient as is
+                    p._accumulate(pg, pg.base is None and id(pg) not in given)
+                    given.add(id(pg))
                 else:
                     k = id(p)
                     prev = grads.get(k)
@@ -278,12 +281,12 @@ class Tensor:
             if not retain_graph:
                 fn.parents = ()
 
-    def _accumulate(self, g: Any) -> None:
-        if g.dtype != self.dtype:
-            g = g.astype(self.dtype)
+    def _accumulate(self, g: Any, fresh: bool = False) -> None:
+        if g.dtype != self.data.dtype:
+            g, fresh = g.astype(self.data.dtype), True
         cur = self.grad
-        if cur is None:  # copy: g may alias another input's gradient or a broadcast view
-            self.grad = Tensor._make(self._backend.xp.array(g), self._backend)
+        if cur is None:  # copy unless fresh: g may alias another input's gradient or a broadcast view
+            self.grad = Tensor._make(g if fresh else self._backend.xp.array(g), self._backend)
         else:
             self.grad = Tensor._make(cur.data + g, self._backend)
 
@@ -616,6 +619,15 @@ def check_compatible(tensors: Iterable[Tensor | None], what: str) -> list[Tensor
     """The tensors (None skipped), checked to be Tensors of one device and one dtype: the one place ops
     that take several tensors without promoting them check it."""
     ts = [t for t in tensors if t is not None]
+    try:  # the common case in one pass over attributes (a loop: a generator costs a microsecond here)
+        be, dt = ts[0]._backend, ts[0].data.dtype
+        for t in ts:
+            if type(t) is not Tensor or t._backend is not be or t.data.dtype is not dt:
+                break
+        else:
+            return ts
+    except (AttributeError, IndexError):
+        pass
     if not ts:
         raise ArgumentError(f"{what}() needs at least one tensor")
     first = ts[0]
