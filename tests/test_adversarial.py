@@ -344,6 +344,7 @@ def test_faults_and_interruptions_never_replace_the_good_model(world, tmp_path, 
         monkeypatch.setattr(serialization.os, "replace", real_replace)
         err = capsys.readouterr().err
         assert outcome == "clear error" and "model.npz" in err and "Traceback" not in err, (code, err)
+    monkeypatch.setattr(training, "CHECKPOINT_EVERY_S", 0.0)  # a checkpoint after every epoch
     for at_epoch in (1, 2):
         real = training._save_epoch
 

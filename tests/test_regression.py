@@ -329,6 +329,7 @@ def test_an_interrupted_run_resumes_from_its_last_epoch(small_csv, tmp_path, mon
     from tinygrad_norm.examples.simple_regression import training
 
     whole = train(fast_config(small_csv, tmp_path / "a", num_epochs=4), log=lambda *_: None)
+    monkeypatch.setattr(training, "CHECKPOINT_EVERY_S", 0.0)  # a checkpoint after every epoch
     real = training._save_epoch
 
     def killed_after_two(out_dir, result, run):
