@@ -194,7 +194,8 @@ class NumpyBackend(Backend):
         shift, scale = np.asarray(shift, dtype=cdt), np.asarray(scale, dtype=cdt)
         offset = None if offset is None else np.asarray(offset, dtype=cdt)
         # the fused kernel indexes without bounds checks: shapes must be exact
-        if x.ndim != 2 or any(v is not None and v.shape != (x.shape[1],) for v in (shift, scale, offset)):
+        d = x.shape[1] if x.ndim == 2 else -1
+        if shift.shape != (d,) or scale.shape != (d,) or (offset is not None and offset.shape != (d,)):
             raise ValueError(f"affine_apply: x {x.shape} needs one shift/scale/offset value per column")
         if out is None:
             out = np.empty(x.shape, dtype=x.dtype)
