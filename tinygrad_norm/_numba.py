@@ -1,0 +1,80 @@
+"""Optional accelerator for the CPU affine apply: one fused pass per row range, compiled by numba.
+
+Imported lazily by ``_cpu.py`` (only when numba is installed and an apply is large enough), so
+``import tinygrad_norm`` never pays numba's import. NumPy has no fused multiply-add ufunc, so its
+apply needs two passes per block and is bound by the in-cache arithmetic of the second; this loop
+reads x and writes out once.
+
+Rounding matches the NumPy path exactly: the same float operations in the same order, each rounded
+to the array's dtype (no ``fastmath``, so no FMA contraction), and true division for the inverse.
+``error_model="numpy"`` makes a zero divisor give inf/NaN as NumPy does (not raise), and keeps the
+loop vectorizable.
+"""
+
+from __future__ import annotations
+
+import numba
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+CompileError = numba.core.errors.NumbaError  # what a kernel that fails to build raises at its first call
+_PREFETCH_BYTES = 4096  # how far ahead of the current row to prefetch (measured: 2-8 KiB alike)
+
+
+def _prefetch(write: bool):
+    """``prefetch(a, i, j)``: hint the cache line of ``a[i, j]`` in (``prefetchw`` when ``write``)."""
+
+    @intrinsic
+    def prefetch(typingctx, arr, i, j):
+        def codegen(context, builder, signature, args):
+            arrty = signature.args[0]
+            ary = context.make_array(arrty)(context, builder, args[0])
+            ptr = cgutils.get_item_pointer(context, builder, arrty, ary, args[1:], wraparound=False)
+            i32 = ir.IntType(32)
+            fnty = ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+            # (address, 0 read / 1 write, locality 3 = keep in all cache levels, 1 = data cache)
+            builder.call(fn, [ptr, ir.Constant(i32, int(write)), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+
+        return types.void(arr, i, j), codegen
+
+    return prefetch
+
+
+_prefetch_read, _prefetch_write = _prefetch(False), _prefetch(True)
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def affine_rows(x, out, shift, scale, offset, lo, hi, inverse, has_offset):  # pragma: no cover
+    """Rows lo..hi of ``out = (x - shift) * scale (+ offset)`` or ``(x (- offset)) / scale + shift``.
+
+    Each row first requests the cache lines of the row ~4 KiB ahead, of x to read and of out to
+    write: the hardware prefetcher alone keeps too few misses in flight for one core to stream at
+    memory speed (2 threads, float32: 1M x 64 23 -> 19 ms, below a 2-thread np.copyto; 100k x 512
+    19.5 -> 16.8 ms). Data already in cache loses nothing (16640 x 8: 16.5 us either way).
+    """
+    d = x.shape[1]
+    ahead = max(1, _PREFETCH_BYTES // max(1, d * x.itemsize))
+    line = max(1, 64 // x.itemsize)
+    for i in range(lo, hi):
+        if i + ahead < hi:
+            for j in range(0, d, line):
+                _prefetch_read(x, i + ahead, j)
+                _prefetch_write(out, i + ahead, j)
+        src, dst = x[i], out[i]
+        if inverse:
+            if has_offset:
+                for j in range(d):
+                    dst[j] = (src[j] - offset[j]) / scale[j] + shift[j]
+            else:
+                for j in range(d):
+                    dst[j] = src[j] / scale[j] + shift[j]
+        elif has_offset:
+            for j in range(d):
+                dst[j] = (src[j] - shift[j]) * scale[j] + offset[j]
+        else:
+            for j in range(d):
+                dst[j] = (src[j] - shift[j]) * scale[j]
