@@ -189,8 +189,7 @@ class NumpyBackend(Backend):
 
     def affine_apply(self, x, shift, scale, offset, out=None, inverse=False):
         cdt = np.float32 if x.dtype == np.float16 else x.dtype  # float16: computed in float32, rounded once
-        shift, scale = np.asarray(shift, dtype=cdt), np.asarray(scale, dtype=cdt)
-        offset = None if offset is None else np.asarray(offset, dtype=cdt)
+        shift, scale, offset = _prepared(shift, scale, offset, cdt)
         # the fused kernel indexes without bounds checks: shapes must be exact
         d = x.shape[1] if x.ndim == 2 else -1
         if shift.shape != (d,) or scale.shape != (d,) or (offset is not None and offset.shape != (d,)):
@@ -207,11 +206,34 @@ class NumpyBackend(Backend):
             return out
         view, k, tail = wide
         m = view.size // x.shape[1]
-        _blocked_affine(view, out[:m].reshape(view.shape), _tile(shift, k), _tile(scale, k), _tile(offset, k),
-                        inverse)
+        _blocked_affine(view, out[:m].reshape(view.shape), *_prepared(shift, scale, offset, cdt, k), inverse)
         if tail.shape[0]:
             _blocked_affine(tail, out[m:], shift, scale, offset, inverse)
         return out
+
+
+_PREPARED: dict[tuple, tuple] = {}
+
+
+def _prepared(shift: Any, scale: Any, offset: Any, dtype: Any, k: int = 1) -> tuple:
+    """shift/scale/offset as arrays of ``dtype``, tiled ``k`` times for a widened view; cached by value, since
+    a normalizer applies the same statistics batch after batch (converting and tiling them was ~5 us of a
+    40 us apply at 16640 x 8)."""
+    shift, scale = np.asarray(shift), np.asarray(scale)
+    offset = None if offset is None else np.asarray(offset)
+    key = (np.dtype(dtype), k, shift.dtype, scale.dtype, shift.tobytes(), scale.tobytes(),
+           None if offset is None else (offset.dtype, offset.tobytes()))
+    hit = _PREPARED.get(key)
+    if hit is None:
+        if len(_PREPARED) > 256:
+            _PREPARED.clear()
+        cast = [None if v is None else _tile(np.asarray(v, dtype=dtype), k) if k > 1 else np.asarray(v, dtype=dtype)
+                for v in (shift, scale, offset)]
+        for v in cast:
+            if v is not None:
+                v.flags.writeable = False  # shared by every later call with the same statistics
+        hit = _PREPARED[key] = tuple(cast)
+    return hit
 
 
 def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
