@@ -90,7 +90,10 @@ class Optimizer:
         """Re-bind parameters whose ``.data`` was replaced since the last step (assigned by hand, or
         moved by ``Module.to``), keeping the state; a move to another device or dtype regroups them."""
         for g in self._groups:
-            if all(p.data is v for p, v in zip(g.params, g.views)):
+            for p, v in zip(g.params, g.views):  # a loop, not all(...): this runs every step
+                if p.data is not v:
+                    break
+            else:
                 continue
             if any(p.device != g.params[0].device or p.dtype != g.flat.dtype for p in g.params) or \
                     any(p.device != g.backend.name for p in g.params):
@@ -121,13 +124,14 @@ class Optimizer:
         for g in self._groups:
             grads = [p.grad for p in g.params]
             # the hot path: every parameter has a gradient and the same step count
-            if g.uniform and all(gr is not None for gr in grads):
+            if g.uniform and type(None) not in map(type, grads):  # (no Tensor.__eq__ on the way)
                 copyto = g.backend.xp.copyto
                 for view, grad in zip(g.grad_views, grads):  # copy-in to the group's flat buffer
                     copyto(view, grad.data)
+                steps = self._steps
                 for i in g.index:
-                    self._steps[i] += 1
-                self._update(g.backend, g.flat, g.flat_grad, g.state, self._steps[g.index[0]])
+                    steps[i] += 1
+                self._update(g.backend, g.flat, g.flat_grad, g.state, steps[g.index[0]])
                 continue
             for j, i in enumerate(g.index):  # some parameters got no gradient: update the others one by one
                 if grads[j] is not None:
