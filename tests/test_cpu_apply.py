@@ -213,6 +213,7 @@ def test_a_kernel_numba_cannot_compile_falls_back_to_numpy(monkeypatch):
     monkeypatch.setattr(_cpu, "USE_NUMBA", True)
     monkeypatch.setattr(_cpu, "_NUMBA_KERNEL", broken)
     monkeypatch.setattr(_cpu, "_NUMBA_MIN_SIZE", 1)
+    monkeypatch.setattr(_cpu, "_SMALL_APPLY", 0)
     x = np.random.default_rng(0).standard_normal((300, 5)).astype(np.float32)
     shift, scale = x.mean(0).astype(np.float64), 1 / x.std(0).astype(np.float64)
     with pytest.warns(RuntimeWarning, match="could not compile"):

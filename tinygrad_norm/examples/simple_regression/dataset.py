@@ -162,11 +162,10 @@ class DataLoader:
 
     def __iter__(self):
         n = len(self.dataset)
-        order = self._rng.permutation(n) if self.shuffle else None
+        features, targets = self.dataset.features, self.dataset.targets
+        if self.shuffle:  # one gather per epoch, then contiguous batches (the same rows as gathering each)
+            order = self._rng.permutation(n)
+            features, targets = features[order], targets[order]
         for start in range(0, n, self.batch_size):
-            if order is None:
-                sl = slice(start, start + self.batch_size)
-                yield self.batcher.batch_arrays(self.dataset.features[sl], self.dataset.targets[sl])
-            else:
-                idx = order[start:start + self.batch_size]
-                yield self.batcher.batch_arrays(self.dataset.features[idx], self.dataset.targets[idx])
+            sl = slice(start, start + self.batch_size)
+            yield self.batcher.batch_arrays(features[sl], targets[sl])
