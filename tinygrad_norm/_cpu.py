@@ -21,6 +21,7 @@ import numpy as np
 
 from ._backend import Backend, device_of, get_backend
 from ._moments import chan_merge
+from .errors import ShapeError
 
 _BLOCK_BYTES = 2 << 20  # rows per block are chosen so one block is about this big (measured best: 1-2 MiB)
 _PARALLEL_MIN_BYTES = 4 << 20  # below this, threads cost more than they save
@@ -193,11 +194,11 @@ class NumpyBackend(Backend):
         # the fused kernel indexes without bounds checks: shapes must be exact
         d = x.shape[1] if x.ndim == 2 else -1
         if shift.shape != (d,) or scale.shape != (d,) or (offset is not None and offset.shape != (d,)):
-            raise ValueError(f"affine_apply: x {x.shape} needs one shift/scale/offset value per column")
+            raise ShapeError(f"affine_apply: x {x.shape} needs one shift/scale/offset value per column")
         if out is None:
             out = np.empty(x.shape, dtype=x.dtype)
         elif out.shape != x.shape:
-            raise ValueError(f"affine_apply: out has shape {out.shape}, x has {x.shape}")
+            raise ShapeError(f"affine_apply: out has shape {out.shape}, x has {x.shape}")
         elif np.may_share_memory(x, out) and not _same_memory(x, out):
             x = x.copy()  # partial overlap: a block or thread would read rows another one already wrote
         if x.size <= _SMALL_APPLY and out.dtype == cdt:  # a batch: the block loop's own ops, without the loop

@@ -86,8 +86,8 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
     return grad
 
 
-def _broadcast_error(op: str, a: Any, b: Any) -> ValueError:
-    return ValueError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast together "
+def _broadcast_error(op: str, a: Any, b: Any) -> ShapeError:
+    return ShapeError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast together "
                       "(trailing dimensions must match or be 1)")
 
 

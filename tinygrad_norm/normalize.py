@@ -649,7 +649,7 @@ def standardize(x: Any, mean: Any, std: Any, out: Any = None) -> Any:
                          f"({arr.shape[1]})")
     if is_tensor:
         if out is not None:
-            raise DTypeError("standardize: out= is for arrays; a Tensor input gives a new Tensor")
+            raise ArgumentTypeError("standardize: out= is for arrays; a Tensor input gives a new Tensor")
         src = x if x.dtype.kind == "f" else Tensor._make(arr, backend)
         return Affine.apply(src, shift=mean, scale=1.0 / std, offset=None)
     return backend.affine_apply(arr, mean, 1.0 / std, None, out=out)
