@@ -20,8 +20,8 @@ import numpy as np
 
 from . import _pandas
 from ._backend import backend_of
-from ._moments import chan_merge, column_summary
-from .errors import ArgumentError, DTypeError, ShapeError
+from ._moments import chan_merge, check_table, column_summary
+from .errors import ShapeError
 
 # one block's summary per feature: a, b are (mean, M2) for kind "moments", (min, max) for "minmax";
 # bad counts NaN/inf values. A structured array keeps the reduction an ordinary (blocks, d) dask array.
@@ -65,13 +65,7 @@ def as_array(x: Any, what: str) -> tuple[Any, list[str] | None]:
         x = x.to_dask_array()
     elif not _is_array_like(x):
         raise _kind_error(x, what)
-    if x.dtype.kind not in "biuf":
-        raise DTypeError(f"{what}: input must be numeric, got dtype {x.dtype}; convert text columns first")
-    if x.ndim != 2:
-        hint = " (use x.reshape(-1, 1) for a single feature)" if x.ndim == 1 else ""
-        raise ShapeError(f"{what}: expected a 2-D array (rows, features), got shape {tuple(x.shape)}{hint}")
-    if x.shape[0] == 0:
-        raise ArgumentError(f"{what}: input is empty (0 rows)")
+    check_table(x.dtype, x.shape, what)
     if x.numblocks[1] > 1:
         # blocks of whole rows: each block's summary covers every feature (row chunks resized to dask's
         # default block size, so wide rows do not make huge blocks)

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ArgumentError, DTypeError, ShapeError
+
 
 def chan_merge(a: tuple[int, np.ndarray, np.ndarray],
                b: tuple[int, np.ndarray, np.ndarray]) -> tuple[int, np.ndarray, np.ndarray]:
@@ -40,3 +42,15 @@ def column_summary(backend: Any, x: Any, kind: str) -> tuple[int, np.ndarray, np
         xp = backend.xp
         bad = backend.to_numpy(xp.count_nonzero(~xp.isfinite(x), axis=0)).astype(np.int64)
     return int(n), a, b, bad
+
+
+def check_table(dtype: Any, shape: tuple, what: str) -> None:
+    """A table to fit or transform: numeric, 2-D (rows, features), at least one row. The one check the
+    in-memory and Dask inputs share."""
+    if np.dtype(dtype).kind not in "biuf":
+        raise DTypeError(f"{what}: input must be numeric, got dtype {dtype}; convert text columns first")
+    if len(shape) != 2:
+        hint = " (use x.reshape(-1, 1) for a single feature)" if len(shape) == 1 else ""
+        raise ShapeError(f"{what}: expected a 2-D array (rows, features), got shape {tuple(shape)}{hint}")
+    if shape[0] == 0:
+        raise ArgumentError(f"{what}: input is empty (0 rows)")

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _dask, _pandas
 from ._backend import DEFAULT_DTYPE, Backend, backend_of, device_of
-from ._moments import chan_merge, column_summary
+from ._moments import chan_merge, check_table, column_summary
 from .errors import ArgumentError, ArgumentTypeError, DTypeError, MissingDependencyError, NotFittedError, ShapeError
 from .function import Affine
 from .tensor import Tensor
@@ -60,13 +60,7 @@ def _as_2d(x: Any, what: str) -> _Input:
             arr = np.asarray(x)
         except (ValueError, TypeError) as e:
             raise DTypeError(f"{what}: input is not a rectangular numeric array ({e})") from None
-    if arr.dtype.kind not in "biuf":
-        raise DTypeError(f"{what}: input must be numeric, got dtype {arr.dtype}; convert text columns first")
-    if arr.ndim != 2:
-        hint = " (use x.reshape(-1, 1) for a single feature)" if arr.ndim == 1 else ""
-        raise ShapeError(f"{what}: expected a 2-D array (rows, features), got shape {tuple(arr.shape)}{hint}")
-    if arr.shape[0] == 0:
-        raise ArgumentError(f"{what}: input is empty (0 rows)")
+    check_table(arr.dtype, arr.shape, what)
     was_float = arr.dtype.kind == "f"
     if not was_float:
         # integers and bools are fitted and applied in float64 (exact up to 2**53: float32 would round
