@@ -145,3 +145,18 @@ def test_gradients_never_alias_each_other_or_the_given_grad():
     d = tn.Tensor([1.0, 2.0], requires_grad=True)
     (d * d).sum().backward()  # the same leaf reached twice accumulates
     assert d.grad.numpy().tolist() == [2.0, 4.0]
+
+
+def test_a_diamond_graph_is_ordered_like_a_chain_is():
+    """The backward walks chains without a search; a node used twice (a diamond) takes the general path."""
+    x = tn.Tensor([1.0, 2.0], requires_grad=True, dtype="float64")
+    h = x * 3.0
+    y = (h * h + h).sum()  # h feeds two ops: not a chain
+    y.backward()
+    tx = torch.tensor([1.0, 2.0], requires_grad=True, dtype=torch.float64)
+    th = tx * 3.0
+    (th * th + th).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
+    z = tn.Tensor([1.0, 2.0], requires_grad=True, dtype="float64")
+    ((z * 2.0).exp().sum()).backward()  # a chain
+    np.testing.assert_allclose(z.grad.numpy(), 2 * np.exp(2 * np.array([1.0, 2.0])))

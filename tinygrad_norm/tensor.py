@@ -508,6 +508,25 @@ class Tensor:
 
 def _toposort(root: Tensor) -> list[Tensor]:
     """Non-leaf tensors reachable from ``root``, inputs before outputs (iterative DFS, no recursion)."""
+    # a chain (every node has at most one input that is not a leaf, like a Sequential model's loss) is
+    # its own order: walk it, and fall back to the search at the first node with two such inputs
+    chain = []
+    t = root
+    while t is not None:
+        chain.append(t)
+        nxt = None
+        for p in t._ctx.parents:
+            if p._ctx is not None:
+                if nxt is not None:
+                    break
+                nxt = p
+        else:
+            t = nxt
+            continue
+        break
+    else:
+        chain.reverse()
+        return chain
     order: list[Tensor] = []
     visited: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(root, False)]
