@@ -225,8 +225,8 @@ def _prepared(shift: Any, scale: Any, offset: Any, dtype: Any, k: int = 1) -> tu
     40 us apply at 16640 x 8)."""
     shift, scale = np.asarray(shift), np.asarray(scale)
     offset = None if offset is None else np.asarray(offset)
-    key = (np.dtype(dtype), k, shift.dtype, scale.dtype, shift.tobytes(), scale.tobytes(),
-           None if offset is None else (offset.dtype, offset.tobytes()))
+    key = (np.dtype(dtype), k, shift.dtype, scale.dtype, shift.shape, scale.shape, shift.tobytes(), scale.tobytes(),
+           None if offset is None else (offset.dtype, offset.shape, offset.tobytes()))
     hit = _PREPARED.get(key)
     if hit is None:
         if len(_PREPARED) > 256:

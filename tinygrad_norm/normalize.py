@@ -163,7 +163,7 @@ class Normalizer:
         # feature names learned from an earlier DataFrame are forgotten with its statistics
         names = self._params["feature_names"]
         self.feature_names = [str(n) for n in names] if names is not None else None
-        if (isinstance(data, (np.ndarray, Tensor, list)) or device_of(data) != "cpu"
+        if (isinstance(data, (np.ndarray, Tensor, list)) or device_of(data) != "cpu" or hasattr(data, "__array__")
                 or _pandas.is_pandas(data) or _dask.is_collection(data)):
             return self.partial_fit(data)
         if not isinstance(data, Iterable):
@@ -337,30 +337,53 @@ class Normalizer:
             scale = 1.0 / np.where(constant, 1.0, spread)
         self._prescale = self._safe_scaling(constant)
         _, p, scale_p = self._prescale
-        if p != 1.0:  # max - min overflowed: the scale from the prescaled spread (possibly subnormal)
-            scale = scale_p * p
+        if (p != 1.0).any():  # max - min or 1 / spread overflowed: the scale from the prescaled spread
+            with np.errstate(over="ignore"):
+                scale = np.where(p != 1.0, scale_p * p, scale)
         self._derived = (shift, scale, offset)
         return self._derived
 
-    def _safe_scaling(self, constant: np.ndarray) -> tuple[float, float, np.ndarray]:
-        """(magnitude, p, scale / p): the largest value the transform handles, and a power-of-two prescale p
-        for statistics near float64's limit, where ``max - min`` itself overflows. Used by the careful path."""
+    def _safe_scaling(self, constant: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """(magnitude, p, scale / p): the largest value the transform handles, and per feature a power-of-two
+        prescale p for statistics at float64's limits: 2**-16 where ``max - min`` itself would overflow,
+        2**k where ``1 / spread`` would (spreads below ~1e-308). Used by the careful path."""
+        d = self.n_features
         if self.method == "standard":
-            magnitude = float(np.max(np.abs(self._mean) + 8 * np.sqrt(self._m2 / self.count)))
+            per = np.abs(self._mean) + 8 * np.sqrt(self._m2 / self.count)
         else:
-            magnitude = float(np.max(np.maximum(np.abs(self._min), np.abs(self._max))))
-        p = 1.0
-        if not np.isfinite(magnitude) or magnitude > np.finfo(np.float64).max / 16:
-            p = 2.0 ** -16  # exact in binary; |x| * p stays far below the limit, differences cannot overflow
-        if self.method == "minmax":
-            low, high = self.feature_range
-            spread_p = (self._max * p - self._min * p) / (high - low)
-        elif self.method == "maxabs":
-            spread_p = np.maximum(np.abs(self._min), np.abs(self._max)) * p
-        else:
-            spread_p = (self.std if self.with_std else np.ones(self.n_features)) * p
+            per = np.maximum(np.abs(self._min), np.abs(self._max))
+        magnitude = float(np.max(per))
+        p = np.where(~np.isfinite(per) | (per > np.finfo(np.float64).max / 16), 2.0 ** -16, 1.0)
+        for _ in range(2):  # the second pass sees the spread after a tiny one was scaled up
+            if self.method == "minmax":
+                low, high = self.feature_range
+                spread_p = (self._max * p - self._min * p) / (high - low)
+            elif self.method == "maxabs":
+                spread_p = np.maximum(np.abs(self._min), np.abs(self._max)) * p
+            else:
+                spread_p = (self.std if self.with_std else np.ones(d)) * p
+            tiny = ~constant & (spread_p > 0) & (spread_p < 2.0 ** -1000)
+            if not tiny.any():
+                break
+            p = np.where(tiny, p * 2.0 ** 600, p)  # exact; the values, at most the spread, stay finite
         scale_p = 1.0 / np.where(constant | (spread_p == 0), p, spread_p)
         return magnitude, p, scale_p
+
+    def _check_tensor_safe(self, dtype: np.dtype, what: str) -> None:
+        """Tensors take the differentiable fast path only: statistics that would need the careful float64 path
+        are an error there, never an inf or NaN."""
+        if self._careful(np.dtype(dtype)):
+            raise ArgumentError(f"{what}: these statistics are at the limits of {dtype} (values near its largest, or "
+                                "spreads below ~1e-308): a Tensor cannot be transformed exactly; transform a NumPy "
+                                "array (a careful float64 path), or rescale the features")
+
+    def _careful(self, dtype: np.dtype) -> bool:
+        """Whether applying to data of ``dtype`` needs the careful float64 path (statistics at the limits)."""
+        magnitude, p, _ = self._prescale
+        limit = _MAX16.get(dtype, -1.0)
+        scale = self._derived[1]
+        return (dtype.itemsize < 4 or bool((p != 1.0).any()) or magnitude > limit
+                or not bool((np.abs(scale) <= limit).all()))  # a scale beyond the dtype: 1 / spread overflows
 
     # ---- applying ---------------------------------------------------------------
     def _check_features(self, x: Any, what: str) -> None:
@@ -417,14 +440,14 @@ class Normalizer:
                 raise ArgumentTypeError(f"{what}: out= is for arrays; a Tensor input gives a new Tensor (for a "
                                 "differentiable result). Pass x.numpy() to write into an array")
             src = x if not from_int else Tensor._make(arr, backend)
+            self._check_tensor_safe(src.dtype, what)
             res = Affine.apply(src, shift=shift, scale=scale, offset=offset, clip=clip, inverse=inverse)
             return res.astype(DEFAULT_DTYPE) if from_int else res
         want = DEFAULT_DTYPE if from_int else arr.dtype
         if out is not None and (out.shape != arr.shape or out.dtype != want):
             raise ShapeError(f"{what}: out has shape {out.shape} / dtype {out.dtype}, needs {arr.shape} / {want}")
         # (an out= overlapping x is the backend's to handle: its apply reads x before writing over it)
-        magnitude = self._prescale[0]
-        if from_int or want.itemsize < 4 or self._prescale[1] != 1.0 or magnitude > _MAX16.get(want, -1.0):
+        if from_int or self._careful(want):
             return self._apply_careful(arr, backend, out, inverse, clip, want)
         res = backend.affine_apply(arr, shift, scale, offset, out=out, inverse=inverse)
         if clip is not None:
@@ -444,7 +467,7 @@ class Normalizer:
                 res = backend.affine_apply(x64, shift * p, scale_p, offset, out=x64, inverse=True)
                 res /= p
             else:  # x -> (x * p - shift * p) * (scale / p) + offset
-                if p != 1.0:
+                if (p != 1.0).any():
                     x64 *= p
                 res = backend.affine_apply(x64, shift * p, scale_p, offset, out=x64)
                 if clip is not None:
@@ -582,8 +605,9 @@ class Normalizer:
         except TypeError as e:
             raise ArgumentError(f"normalizer config is invalid: {e}") from None
         count = state.get("count")
-        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-            raise ArgumentError(f"normalizer state: count must be a positive integer, got {count!r}")
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count < 2**63:
+            shown = repr(count) if len(repr(count)) <= 40 else repr(count)[:40] + "..."
+            raise ArgumentError(f"normalizer state: count must be a positive integer below 2**63, got {shown}")
         arrays = {}
         for key in _STATS[norm.method]:
             value = state.get(key)

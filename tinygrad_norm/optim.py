@@ -82,6 +82,7 @@ class Optimizer:
         groups = [_Group(ps, self._state_names) for ps in by_kind.values()]
         for g in groups:
             g.index = [position[id(p)] for p in g.params]  # each member's index in self.params
+            g.uniform = len({self._steps[i] for i in g.index}) == 1
             for j, p in enumerate(g.params):
                 self._where[id(p)] = (g, j)
         return groups
@@ -173,13 +174,27 @@ class Optimizer:
         if not isinstance(arrays, dict) or not isinstance(steps, list) or len(steps) != len(sizes) \
                 or not all(isinstance(s, int) and s >= 0 for s in steps):
             raise CheckpointError("optimizer state has malformed steps or state")
-        for k in self._state_names:
-            values = arrays.get(k)
-            if not isinstance(values, list) or [np.asarray(v).size for v in values] != sizes:
-                raise CheckpointError(f"optimizer state {k!r} is missing or does not fit the parameters")
+        if set(arrays) != set(self._state_names):
+            raise CheckpointError(f"optimizer state holds {sorted(arrays)}, this {type(self).__name__} keeps "
+                                  f"{sorted(self._state_names)} (e.g. SGD with and without momentum)")
         hyper = state.get("hyperparameters")
         if not isinstance(hyper, dict) or set(hyper) != set(self.hyperparameters()):
             raise CheckpointError("optimizer state has different hyperparameters")
+        try:  # everything checked and converted before anything is assigned
+            type(self)([Tensor(np.zeros(1), requires_grad=True)], **{k: tuple(v) if isinstance(v, list) else v
+                                                                     for k, v in hyper.items()})
+            converted = {}
+            for k in self._state_names:
+                values = arrays[k]
+                if not isinstance(values, list) or len(values) != len(sizes):
+                    raise CheckpointError(f"optimizer state {k!r} does not fit the parameters")
+                converted[k] = [np.asarray(v, dtype=np.float64).reshape(-1) for v in values]
+                if [v.size for v in converted[k]] != sizes:
+                    raise CheckpointError(f"optimizer state {k!r} does not fit the parameters")
+        except (ArgumentError, ArgumentTypeError, TypeError, ValueError) as e:
+            if isinstance(e, CheckpointError):
+                raise
+            raise CheckpointError(f"optimizer state is invalid: {e}") from None
         for k, v in hyper.items():
             setattr(self, k, tuple(v) if isinstance(v, list) else v)
         self._steps = [int(s) for s in steps]
@@ -188,7 +203,7 @@ class Optimizer:
         for i, p in enumerate(self.params):
             g, j = self._where[id(p)]
             for k in self._state_names:
-                g.state[k][g.slice(j)] = g.backend.asarray(np.asarray(arrays[k][i]).reshape(-1), g.flat.dtype)
+                g.state[k][g.slice(j)] = g.backend.asarray(converted[k][i], g.flat.dtype)
 
 
 def _check(name: str, value: float, lo: float = 0.0, hi: float | None = None) -> float:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import secrets
 import struct
 import zipfile
@@ -68,17 +69,25 @@ def _encode(obj: Any, arrays: list[np.ndarray], where: str, depth: int = 0) -> A
 class _Members:
     """Reads named ``.npy`` members of an open zip file, validating each before allocating."""
 
-    def __init__(self, zf: zipfile.ZipFile, where: Path) -> None:
-        self.zf, self.where = zf, where
+    def __init__(self, zf: zipfile.ZipFile, where: Path, file_size: int) -> None:
+        self.zf, self.where, self.file_size = zf, where, file_size
         self.infos = {i.filename: i for i in zf.infolist()}
+        self.read_names: set[str] = set()
 
     def read(self, name: str) -> np.ndarray:
         info = self.infos.get(f"{name}.npy")
         if info is None:
             raise CheckpointError(f"{self.where}: its description names a missing array {name!r}")
+        if name in self.read_names:  # each array is stored once; naming one twice would multiply its memory
+            raise CheckpointError(f"{self.where}: its description names array {name!r} twice")
+        self.read_names.add(name)
         if info.compress_type != zipfile.ZIP_STORED:  # what np.savez writes; a compressed member could be a bomb
             raise CheckpointError(f"{self.where}: array {name!r} is compressed; this is not a file tinygrad_norm "
                                   "wrote")
+        # a stored member holds its bytes in the file itself: sizes the directory claims beyond the file are lies,
+        # found before anything is allocated
+        if info.compress_size != info.file_size or info.header_offset + info.compress_size > self.file_size:
+            raise CheckpointError(f"{self.where}: array {name!r} claims {info.file_size} bytes the file does not hold")
         with self.zf.open(info) as f:
             version = np.lib.format.read_magic(f)
             if version == (1, 0):
@@ -131,19 +140,21 @@ def _decode(node: Any, members: _Members, depth: int = 0) -> Any:
 
 
 # ---- atomic writes -----------------------------------------------------------------------------------------
-def _sweep_stale_temps(folder: Path, name: str) -> None:
-    """Remove temporary files that an earlier, killed writer of ``name`` left (ours are named
-    ``.<name>.<pid>.<random>.tmp``; one whose pid is still running is left alone)."""
-    prefix = f".{name}."
+def sweep_stale_temps(folder: str | os.PathLike, name_pattern: str) -> None:
+    """Remove temporary files that earlier, killed writers of files whose names match the regular expression
+    ``name_pattern`` left in ``folder`` (ours are named ``.<name>.<pid>.<8 hex digits>.tmp``; one whose
+    process is still running, this one included, is left alone)."""
+    pattern = re.compile(r"\.(?:" + name_pattern + r")\.(\d+)\.[0-9a-f]{8}" + re.escape(_TMP_SUFFIX))
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return
     for entry in entries:
-        if not (entry.name.startswith(prefix) and entry.name.endswith(_TMP_SUFFIX)):
+        match = pattern.fullmatch(entry.name)
+        if match is None:
             continue
-        pid = entry.name[len(prefix):-len(_TMP_SUFFIX)].split(".")[0]
-        if not pid.isdigit() or (int(pid) != os.getpid() and _alive(int(pid))):
+        pid = int(match.group(1))
+        if pid == os.getpid() or _alive(pid):  # a writer still running (maybe another thread of ours)
             continue
         try:
             os.unlink(entry.path)
@@ -154,7 +165,7 @@ def _sweep_stale_temps(folder: Path, name: str) -> None:
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # no such process (or no pid that large)
         return False
     except PermissionError:
         return True
@@ -174,7 +185,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], Any], mode: str
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory: cannot write a file there; remove it or choose another path")
     path.parent.mkdir(parents=True, exist_ok=True)
-    _sweep_stale_temps(path.parent, path.name)
+    sweep_stale_temps(path.parent, re.escape(path.name))
     while True:
         tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}"
         try:
@@ -245,7 +256,7 @@ def load(path: str | os.PathLike) -> Any:
         raise FileNotFoundError(f"no checkpoint at {path}: check the path, or train first to create it")
     try:
         with zipfile.ZipFile(path) as zf:
-            members = _Members(zf, path)
+            members = _Members(zf, path, path.stat().st_size)
             if f"{_META_KEY}.npy" not in members.infos:
                 raise CheckpointError(f"{path} is an .npz/zip file but not a tinygrad_norm checkpoint "
                                       "(it has no description entry)")

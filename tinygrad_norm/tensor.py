@@ -272,7 +272,8 @@ class Tensor:
                                        f"{pg.shape} for an input of shape {p.shape}")
                 if p._ctx is None:
                     # an array made by this backward for this leaf alone becomes its gradient as is
-                    p._accumulate(pg, pg.base is None and id(pg) not in given)
+                    # (with retain_graph the graph keeps its saved arrays, which a gradient must not alias)
+                    p._accumulate(pg, not retain_graph and pg.base is None and id(pg) not in given)
                     given.add(id(pg))
                 else:
                     k = id(p)
@@ -312,6 +313,8 @@ class Tensor:
                 return self._cast(other.dtype), other
             return self, other
         xp = be.xp
+        if other is None or isinstance(other, (str, bytes)):
+            raise DTypeError(f"cannot combine a {self.dtype} tensor with {type(other).__name__} {other!r}")
         if self.dtype.kind == "f":
             return self, Tensor._make(xp.asarray(other, dtype=self.dtype), be)
         arr = xp.asarray(other)
@@ -376,7 +379,8 @@ class Tensor:
         if isinstance(exponent, Tensor):
             raise ArgumentTypeError("only scalar exponents are supported; for a tensor exponent y use "
                                     "(y * x.log()).exp()")
-        return F.Pow.apply(self, exponent=float(exponent))
+        base = self if self.dtype.kind == "f" else self._cast(DEFAULT_DTYPE)  # int ** 2.0 is float32, not float64
+        return F.Pow.apply(base, exponent=float(exponent))
 
     def __rpow__(self, base: Any) -> Tensor:
         return (self * float(np.log(base))).exp()
@@ -454,7 +458,8 @@ class Tensor:
         return F.Sum.apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-        return F.Mean.apply(self, axis=axis, keepdims=keepdims)
+        base = self if self.dtype.kind == "f" else self._cast(DEFAULT_DTYPE)  # the mean of integers is a float32
+        return F.Mean.apply(base, axis=axis, keepdims=keepdims)
 
     def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Maximum; like torch.amax, ties share the gradient equally."""

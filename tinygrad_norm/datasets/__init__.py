@@ -87,12 +87,16 @@ def _decode(blob: bytes, where: str) -> str:
                         "save the file as UTF-8 (or plain ASCII) CSV") from None
 
 
-def _locate_bad_cell(lines: list[str], first_line: int, names: list[str], where: str) -> str:
+def _lines(text: str) -> list[str]:
+    """Lines split at newlines only (str.splitlines also splits at form feeds and other separators, which
+    would shift every line number after them)."""
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
+def _locate_bad_cell(rows: list[tuple[int, str]], names: list[str], where: str) -> str:
     """Slow path, only after the fast parser failed: name the first bad line and column."""
-    for lineno, line in enumerate(lines, start=first_line):
-        if not line.strip():
-            continue
-        cells = line.rstrip("\r\n").split(",")
+    for lineno, line in rows:
+        cells = line.split(",")
         if len(cells) != len(names):
             return f"{where}: line {lineno} has {len(cells)} values, the header has {len(names)}"
         for j, cell in enumerate(cells):
@@ -102,24 +106,26 @@ def _locate_bad_cell(lines: list[str], first_line: int, names: list[str], where:
     return f"{where}: a value could not be parsed"
 
 
-def _parse_rows(lines: list[str], first_line: int, names: list[str], where: str) -> np.ndarray:
-    """Rows of comma-separated numbers (blank lines skipped) -> float64 (rows, len(names))."""
+def _parse_rows(lines: list[str], first_line: int, names: list[str], where: str) -> tuple[np.ndarray, list[int]]:
+    """Rows of comma-separated numbers (blank and whitespace-only lines skipped) -> (float64 (rows,
+    len(names)), each row's line number in the file)."""
+    rows = [(first_line + i, line) for i, line in enumerate(lines) if line.strip()]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
-            data = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2, comments=None)
+            data = np.loadtxt([line for _, line in rows], delimiter=",", dtype=np.float64, ndmin=2, comments=None)
     except ValueError:
-        raise DataError(_locate_bad_cell(lines, first_line, names, where)) from None
+        raise DataError(_locate_bad_cell(rows, names, where)) from None
     if data.shape[0] == 0:
         raise DataError(f"{where}: no data rows")
     if data.shape[1] != len(names):
-        raise DataError(_locate_bad_cell(lines, first_line, names, where))
+        raise DataError(_locate_bad_cell(rows, names, where))
+    linenos = [n for n, _ in rows]
     if not np.isfinite(data).all():
         r, c = np.argwhere(~np.isfinite(data))[0]
-        lineno = first_line + [i for i, line in enumerate(lines) if line.strip()][r]
-        raise DataError(f"{where}: line {lineno}, column {c + 1} ({names[c]}) is {data[r, c]}; "
+        raise DataError(f"{where}: line {linenos[r]}, column {c + 1} ({names[c]}) is {data[r, c]}; "
                         "the data must be finite numbers")
-    return data
+    return data, linenos
 
 
 def read_csv(path: str | os.PathLike, columns: list[str] | None = None) -> tuple[list[str], np.ndarray]:
@@ -135,7 +141,7 @@ def read_csv(path: str | os.PathLike, columns: list[str] | None = None) -> tuple
 
 
 def _csv_from_text(text: str, where: str, columns: list[str] | None) -> tuple[list[str], np.ndarray]:
-    lines = text.splitlines()
+    lines = _lines(text)
     header = lines[0] if lines else ""
     names = [c.strip() for c in header.split(",")]
     if not header.strip() or not all(names):
@@ -146,7 +152,7 @@ def _csv_from_text(text: str, where: str, columns: list[str] | None) -> tuple[li
         if missing or extra:
             raise DataError(f"{where}: wrong columns" + (f"; missing {missing}" if missing else "")
                             + (f"; unexpected {extra}" if extra else "") + f". Expected exactly {columns}")
-    data = _parse_rows(lines[1:], 2, names, where)
+    data, _ = _parse_rows(lines[1:], 2, names, where)
     if columns is not None and names != columns:
         data = data[:, [names.index(c) for c in columns]]
         names = list(columns)
@@ -173,9 +179,9 @@ def convert_statlib(raw: np.ndarray) -> np.ndarray:
 
 
 def _statlib_table(blob: bytes, where: str) -> Table:
-    raw = _parse_rows(_decode(blob, where).splitlines(), 1, STATLIB_COLUMNS, where)
+    raw, linenos = _parse_rows(_lines(_decode(blob, where)), 1, STATLIB_COLUMNS, where)
     if (raw[:, 6] <= 0).any():
-        raise DataError(f"{where}: line {int(np.argmax(raw[:, 6] <= 0)) + 1}: households must be positive "
+        raise DataError(f"{where}: line {linenos[int(np.argmax(raw[:, 6] <= 0))]}: households must be positive "
                         "(the averages divide by it)")
     return Table(list(COLUMNS), convert_statlib(raw), where)
 

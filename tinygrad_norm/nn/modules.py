@@ -453,7 +453,11 @@ class Normalize(Module):
                              f"{self.n_features}")
         if state.get("normalizer") is None:
             return None
-        return Normalizer.from_state_dict(state["normalizer"])
+        normalizer = Normalizer.from_state_dict(state["normalizer"])
+        if normalizer.n_features != self.n_features:
+            raise ShapeError(f"Normalize state holds a normalizer of {normalizer.n_features} features for a layer of "
+                             f"{self.n_features}")
+        return normalizer
 
     def set_extra_state(self, state: Any) -> None:
         self.normalizer = state if isinstance(state, Normalizer) or state is None else self._check_extra_state(state)
@@ -465,6 +469,7 @@ class Normalize(Module):
         stats = self._device_stats.get(key)
         if stats is None:
             shift, scale, offset = self.normalizer._affine()
+            self.normalizer._check_tensor_safe(x.dtype, "Normalize")
             be = x._backend
             stats = (be.asarray(shift, x.dtype), be.asarray(scale, x.dtype),
                      None if offset is None else be.asarray(offset, x.dtype))

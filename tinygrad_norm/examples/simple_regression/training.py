@@ -260,6 +260,7 @@ def _save_epoch(out_dir: Path, result: TrainingResult, run: _Run) -> None:
     for old in path.parent.glob("epoch-*.npz"):
         if old != path:
             old.unlink(missing_ok=True)
+    tn.serialization.sweep_stale_temps(path.parent, r"epoch-\d+\.npz")  # a killed run's half-written checkpoint
 
 
 CHECKPOINT_EVERY_S = 2.0  # a checkpoint costs ~5 ms; a 100-epoch run takes ~1.5 s: save about every 2 s
