@@ -238,3 +238,15 @@ def test_operands_that_are_not_numbers_and_integer_powers():
         t * "a"
     assert (tn.arange(5) ** 2).dtype == np.float32 and tn.arange(5).mean().dtype == np.float32
     assert (tn.arange(5) ** 2).numpy().tolist() == [0, 1, 4, 9, 16]
+
+
+def test_resume_with_fewer_epochs_than_done_is_refused(tmp_path):
+    from test_regression import fast_config, raw_statlib
+
+    from tinygrad_norm.datasets import convert_statlib, write_csv
+    from tinygrad_norm.examples.simple_regression import train
+
+    csv = write_csv(tmp_path / "h.csv", convert_statlib(raw_statlib(300)))
+    train(fast_config(csv, tmp_path, num_epochs=3), log=lambda *_: None)
+    with pytest.raises(tn.ArgumentError, match="already has 3 epochs"):
+        train(fast_config(csv, tmp_path, num_epochs=2), log=lambda *_: None, resume=True)

@@ -275,7 +275,7 @@ def load(path: str | os.PathLike) -> Any:
             if "tree" not in meta:
                 raise CheckpointError(f"{path}: its description has no content")
             return _decode(meta["tree"], members)
-    except CheckpointError:
+    except (CheckpointError, PermissionError):  # (a file we may not read is not a corrupt one)
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, UnicodeDecodeError,
             NotImplementedError, RecursionError, RuntimeError, struct.error, zlib.error, OverflowError,

@@ -304,6 +304,9 @@ def _load_resume(out_dir: Path, config: TrainingConfig, fingerprint: str | None)
     if differ:
         raise ArgumentError(f"--resume: the interrupted run used other settings: {'; '.join(differ)}; pass the same "
                          "flags (or train without --resume)")
+    if isinstance(state.get("epoch"), int) and state["epoch"] > config.num_epochs:
+        raise ArgumentError(f"--resume: the run already has {state['epoch']} epochs; pass --epochs "
+                            f"{state['epoch']} or more")
     if fingerprint and (state.get("data") or {}).get("fingerprint") != fingerprint:
         raise ArgumentError("--resume: the data differs from the interrupted run's (sha256 of the values); pass the "
                          "same --data")
@@ -346,7 +349,7 @@ def save_artifacts(result: TrainingResult, out_dir: Path) -> None:
 def _exclusive(out_dir: Path):
     """Hold ``out_dir/.lock`` for the run: a second run into the same folder is refused, naming the first."""
     lock = out_dir / ".lock"
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)  # never truncate a symlink's target
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
