@@ -547,16 +547,19 @@ class Linear(Function):
     def backward(self, g):
         x, w = self.saved
         need = self.needs_grad
-        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+        flat = g.ndim != 2  # (N, in) inputs, the usual case, need no reshaping
+        g2 = g.reshape(-1, g.shape[-1]) if flat else g
         gx = gw = gb = None
         if need[0]:
             # one output feature: the product is an outer product, computed exactly by broadcasting
             # (BLAS's K=1 matmul path is ~3x slower)
-            gx = (g2 * w if w.shape[0] == 1 else g2 @ w).reshape(x.shape)
+            gx = g2 * w if w.shape[0] == 1 else g2 @ w
+            if flat:
+                gx = gx.reshape(x.shape)
         if need[1]:
-            gw = g2.T @ x.reshape(-1, x.shape[-1])
+            gw = g2.T @ (x.reshape(-1, x.shape[-1]) if flat else x)
         if len(need) > 2 and need[2]:
-            gb = _ones(self.xp, g2.shape[0], g2.dtype) @ g2  # column sums as one BLAS gemv: faster than sum(0)
+            gb = _ones(self.backend.xp, g2.shape[0], g2.dtype) @ g2  # column sums as one gemv: faster than sum(0)
         return gx, gw, gb
 
 
