@@ -43,7 +43,8 @@ class Backend:
         raise NotImplementedError
 
     # ---- fused kernels (the hot paths) -------------------------------------
-    def relu(self, x: Any) -> Any:
+    def relu(self, x: Any, inplace: bool = False) -> Any:
+        """max(x, 0): a new array, or ``x`` itself overwritten when ``inplace``."""
         raise NotImplementedError
 
     def relu_backward(self, grad: Any, out: Any) -> Any:

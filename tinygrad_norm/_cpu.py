@@ -114,8 +114,8 @@ class NumpyBackend(Backend):
         np.add.at(target, index, values)
 
     # ---- elementwise / loss --------------------------------------------------
-    def relu(self, x: np.ndarray) -> np.ndarray:
-        return np.maximum(x, 0)
+    def relu(self, x: np.ndarray, inplace: bool = False) -> np.ndarray:
+        return np.maximum(x, 0, out=x if inplace else None)
 
     def relu_backward(self, grad: np.ndarray, out: np.ndarray) -> np.ndarray:
         return np.multiply(grad, out > 0)

@@ -77,10 +77,10 @@ class CupyBackend(Backend):
         cupyx.scatter_add(target, index, values)
 
     # ---- elementwise / loss ---------------------------------------------------
-    def relu(self, x):
+    def relu(self, x, inplace=False):
         if x.dtype not in _SUFFIX or not x.flags.c_contiguous:
-            return cp.maximum(x, 0)
-        y = cp.empty_like(x)
+            return cp.maximum(x, 0, out=x if inplace else None)
+        y = x if inplace else cp.empty_like(x)  # (the kernel reads and writes each element once: in place is safe)
         _kernel("relu_forward", x.dtype)(self._grid(x.size), (_THREADS,), (x, y, np.int64(x.size)))
         return y
 

@@ -525,42 +525,71 @@ def _ones(xp: Any, n: int, dtype: Any) -> Any:
 
 
 # ---- fused hot-path nodes ----------------------------------------------------------------
+def _linear_forward(x: Any, w: Any, b: Any) -> Any:
+    """``x @ w.T + b`` for Linear and LinearReLU, with their shape checks."""
+    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
+        raise ShapeError(f"linear: input of shape {tuple(x.shape)} does not fit a weight of shape "
+                         f"{tuple(w.shape)} (the input's last dimension must be {w.shape[-1]})")
+    if x.ndim == 2:  # (N, in) inputs, the usual case, need no reshaping
+        out = x @ w.T
+    else:
+        out = x.reshape(-1, x.shape[-1]) @ w.T
+    if b is not None:
+        if b.shape != (w.shape[0],):
+            raise ShapeError(f"linear: bias of shape {tuple(b.shape)} does not fit a weight of shape "
+                             f"{tuple(w.shape)}; expected ({w.shape[0]},)")
+        out += b
+    return out if x.ndim == 2 else out.reshape(x.shape[:-1] + (w.shape[0],))
+
+
+def _linear_backward(fn: Function, g: Any, x: Any, w: Any) -> tuple[Any, Any, Any]:
+    """Gradients of ``x @ w.T + b`` for the inputs ``fn`` needs them for."""
+    need = fn.needs_grad
+    flat = g.ndim != 2
+    g2 = g.reshape(-1, g.shape[-1]) if flat else g
+    gx = gw = gb = None
+    if need[0]:
+        # one output feature: the product is an outer product, computed exactly by broadcasting
+        # (BLAS's K=1 matmul path is ~3x slower)
+        gx = g2 * w if w.shape[0] == 1 else g2 @ w
+        if flat:
+            gx = gx.reshape(x.shape)
+    if need[1]:
+        gw = g2.T @ (x.reshape(-1, x.shape[-1]) if flat else x)
+    if len(need) > 2 and need[2]:
+        gb = _ones(fn.backend.xp, g2.shape[0], g2.dtype) @ g2  # column sums as one gemv: faster than sum(0)
+    return gx, gw, gb
+
+
 class Linear(Function):
     """y = x @ W.T + b as one node (W is (out, in), like torch.nn.Linear)."""
 
     __slots__ = ()
 
     def forward(self, x, w, b=None):
-        if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
-            raise ShapeError(f"linear: input of shape {tuple(x.shape)} does not fit a weight of shape "
-                             f"{tuple(w.shape)} (the input's last dimension must be {w.shape[-1]})")
-        if b is not None and b.shape != (w.shape[0],):
-            raise ShapeError(f"linear: bias of shape {tuple(b.shape)} does not fit a weight of shape "
-                             f"{tuple(w.shape)}; expected ({w.shape[0]},)")
-        x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-        out = x2 @ w.T
-        if b is not None:
-            out += b
         self.saved = (x, w)
-        return out.reshape(x.shape[:-1] + (w.shape[0],)) if x.ndim != 2 else out
+        return _linear_forward(x, w, b)
 
     def backward(self, g):
         x, w = self.saved
-        need = self.needs_grad
-        flat = g.ndim != 2  # (N, in) inputs, the usual case, need no reshaping
-        g2 = g.reshape(-1, g.shape[-1]) if flat else g
-        gx = gw = gb = None
-        if need[0]:
-            # one output feature: the product is an outer product, computed exactly by broadcasting
-            # (BLAS's K=1 matmul path is ~3x slower)
-            gx = g2 * w if w.shape[0] == 1 else g2 @ w
-            if flat:
-                gx = gx.reshape(x.shape)
-        if need[1]:
-            gw = g2.T @ (x.reshape(-1, x.shape[-1]) if flat else x)
-        if len(need) > 2 and need[2]:
-            gb = _ones(self.backend.xp, g2.shape[0], g2.dtype) @ g2  # column sums as one gemv: faster than sum(0)
-        return gx, gw, gb
+        return _linear_backward(self, g, x, w)
+
+
+class LinearReLU(Function):
+    """relu(x @ W.T + b) as one node: what nn.Sequential runs for a Linear followed by a ReLU. The
+    same arithmetic as the two nodes, with one graph node and one activation array fewer (the ReLU
+    runs in place on the product, which nothing else holds)."""
+
+    __slots__ = ()
+
+    def forward(self, x, w, b=None):
+        out = self.backend.relu(_linear_forward(x, w, b), inplace=True)
+        self.saved = (x, w, out)
+        return out
+
+    def backward(self, g):
+        x, w, out = self.saved
+        return _linear_backward(self, self.backend.relu_backward(g, out), x, w)
 
 
 class MSELoss(Function):

@@ -121,18 +121,35 @@ class Optimizer:
                 p.grad.data.fill(0)
 
     def step(self) -> None:
-        self._sync()
+        # the hot path: every parameter still bound to its group's buffer, with a gradient, and the
+        # same step count in each group: copy the gradients in and run one update per group
         for g in self._groups:
-            grads = [p.grad for p in g.params]
-            # the hot path: every parameter has a gradient and the same step count
-            if g.uniform and type(None) not in map(type, grads):  # (no Tensor.__eq__ on the way)
-                copyto = g.backend.xp.copyto
-                for view, grad in zip(g.grad_views, grads):  # copy-in to the group's flat buffer
-                    copyto(view, grad.data)
-                steps = self._steps
+            if not g.uniform:
+                break
+            for p, view in zip(g.params, g.views):  # a loop, not all(...): this runs every step
+                if p.grad is None or p.data is not view:
+                    break
+            else:
+                continue
+            break
+        else:
+            steps = self._steps
+            for g in self._groups:
+                for view, p in zip(g.grad_views, g.params):
+                    view[...] = p.grad.data
                 for i in g.index:
                     steps[i] += 1
                 self._update(g.backend, g.flat, g.flat_grad, g.state, steps[g.index[0]])
+            return
+        self._sync()
+        for g in self._groups:
+            grads = [p.grad for p in g.params]
+            if g.uniform and type(None) not in map(type, grads):  # (no Tensor.__eq__ on the way)
+                for view, grad in zip(g.grad_views, grads):
+                    view[...] = grad.data
+                for i in g.index:
+                    self._steps[i] += 1
+                self._update(g.backend, g.flat, g.flat_grad, g.state, self._steps[g.index[0]])
                 continue
             for j, i in enumerate(g.index):  # some parameters got no gradient: update the others one by one
                 if grads[j] is not None:

@@ -236,12 +236,11 @@ class Tensor:
         if not self.requires_grad:
             raise GraphError("backward() on a tensor that does not require grad: no input of the "
                                "computation had requires_grad=True (or it ran under no_grad())")
-        xp = self._backend.xp
         if grad is None:
             if self.data.size != 1:
                 raise GraphError(f"backward() on a non-scalar tensor of shape {self.shape} needs grad= "
                                    "of the same shape (only a single-element output defaults to 1)")
-            g = xp.ones(self.shape, dtype=self.dtype)
+            g = _seed(self._backend, self.data)
         else:
             g = grad.data if isinstance(grad, Tensor) else self._backend.asarray(grad, self.dtype)
             if g.shape != self.shape:
@@ -251,36 +250,24 @@ class Tensor:
         if self._ctx is None:
             self._accumulate(g)
             return
-        grads: dict[int, Any] = {id(self): g}
         given = {id(g)}  # arrays a leaf may not adopt: the seed, and each one already handed to a leaf
-        for t in reversed(_toposort(self)):
-            g = grads.pop(id(t), None)
-            fn = t._ctx
-            if g is None:
-                continue
-            if fn.saved is _FREED:
-                raise GraphError("trying to backward through the graph a second time: its saved arrays were "
-                                   "freed by the first backward(); pass retain_graph=True to the first call")
-            in_grads = fn.backward(g)
-            if not retain_graph:
-                fn.saved = _FREED
-            for p, pg in zip(fn.parents, in_grads):
-                if pg is None or not p.requires_grad:
-                    continue
-                if pg.shape != p.data.shape:
-                    raise RuntimeError(f"internal error: {type(fn).__name__}.backward gave a gradient of shape "
-                                       f"{pg.shape} for an input of shape {p.shape}")
-                if p._ctx is None:
-                    # an array made by this backward for this leaf alone becomes its gradient as is
-                    # (with retain_graph the graph keeps its saved arrays, which a gradient must not alias)
-                    p._accumulate(pg, not retain_graph and pg.base is None and id(pg) not in given)
-                    given.add(id(pg))
-                else:
-                    k = id(p)
-                    prev = grads.get(k)
-                    grads[k] = pg if prev is None else prev + pg
-            if not retain_graph:
-                fn.parents = ()
+        adopt = not retain_graph  # with retain_graph the graph keeps its saved arrays, which a gradient must not alias
+        t = self
+        # a chain first (each node has at most one input that is not a leaf, as a Sequential model's loss):
+        # each node's gradient is complete when it is reached, and passes on with no bookkeeping; a node
+        # with two such inputs hands the rest of the graph to the general walk
+        while True:
+            nxt = None
+            for p in t._ctx.parents:
+                if p._ctx is not None:
+                    if nxt is not None:
+                        _backward_graph(t, g, adopt, given)
+                        return
+                    nxt = p
+            inner = _backward_node(t._ctx, g, adopt, given)
+            if not inner:
+                return
+            t, g = inner[0]
 
     def _accumulate(self, g: Any, fresh: bool = False) -> None:
         if g.dtype != self.data.dtype:
@@ -511,27 +498,70 @@ class Tensor:
         return self.reshape(self.shape[:axis] + self.shape[axis + 1:])
 
 
+_make = Tensor._make
+_SEEDS: dict[tuple[Backend, np.dtype], Any] = {}
+
+
+def _seed(backend: Backend, data: Any) -> Any:
+    """The gradient 1 that backward() starts from for a 0-d output: one read-only array per device and dtype
+    (no op writes into a gradient it is given, and no leaf adopts it: backward copies it first)."""
+    if data.ndim:
+        return backend.xp.ones(data.shape, dtype=data.dtype)
+    key = (backend, data.dtype)
+    one = _SEEDS.get(key)
+    if one is None:
+        one = _SEEDS[key] = backend.xp.ones((), dtype=data.dtype)
+        if backend.xp is np:
+            one.flags.writeable = False
+    return one
+
+
+def _backward_node(fn: Any, g: Any, adopt: bool, given: set[int]) -> list[tuple[Tensor, Any]]:
+    """Run one node's backward with its output's complete gradient ``g``. Leaves get their share in
+    ``.grad``; returns (input, gradient) for each input that is not a leaf."""
+    if fn.saved is _FREED:
+        raise GraphError("trying to backward through the graph a second time: its saved arrays were "
+                         "freed by the first backward(); pass retain_graph=True to the first call")
+    in_grads = fn.backward(g)
+    parents = fn.parents
+    if adopt:
+        fn.saved, fn.parents = _FREED, ()
+    inner = []
+    for p, pg in zip(parents, in_grads):
+        if pg is None or not p.requires_grad:
+            continue
+        if p._ctx is not None:
+            inner.append((p, pg))
+            continue
+        if pg.shape != p.data.shape:  # a leaf's .grad is what users see: check what it gets
+            raise RuntimeError(f"internal error: {type(fn).__name__}.backward gave a gradient of shape "
+                               f"{pg.shape} for an input of shape {p.shape}")
+        i = id(pg)
+        if p.grad is None and pg.dtype is p.data.dtype and adopt and pg.base is None and i not in given:
+            # an array made by this backward for this leaf alone becomes its gradient as is
+            p.grad = _make(pg, p._backend)
+        else:
+            p._accumulate(pg)
+        given.add(i)
+    return inner
+
+
+def _backward_graph(root: Tensor, g: Any, adopt: bool, given: set[int]) -> None:
+    """Backward through any graph: nodes in reverse topological order, each input's gradients summed
+    over its uses before its own node runs."""
+    grads: dict[int, Any] = {id(root): g}
+    for t in reversed(_toposort(root)):
+        g = grads.pop(id(t), None)
+        if g is None:
+            continue
+        for p, pg in _backward_node(t._ctx, g, adopt, given):
+            k = id(p)
+            prev = grads.get(k)
+            grads[k] = pg if prev is None else prev + pg
+
+
 def _toposort(root: Tensor) -> list[Tensor]:
     """Non-leaf tensors reachable from ``root``, inputs before outputs (iterative DFS, no recursion)."""
-    # a chain (every node has at most one input that is not a leaf, like a Sequential model's loss) is
-    # its own order: walk it, and fall back to the search at the first node with two such inputs
-    chain = []
-    t = root
-    while t is not None:
-        chain.append(t)
-        nxt = None
-        for p in t._ctx.parents:
-            if p._ctx is not None:
-                if nxt is not None:
-                    break
-                nxt = p
-        else:
-            t = nxt
-            continue
-        break
-    else:
-        chain.reverse()
-        return chain
     order: list[Tensor] = []
     visited: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(root, False)]

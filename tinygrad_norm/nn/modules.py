@@ -13,12 +13,14 @@ from .._backend import get_backend
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, GraphError, ShapeError
 from ..function import Affine
 from ..function import Linear as _LinearOp
+from ..function import LinearReLU as _LinearReLUOp
 from ..normalize import Normalizer
 from ..tensor import Tensor, default_generator
 from . import functional as F
 
 EXTRA_STATE = "_extra_state"
 _linear = _LinearOp.apply
+_linear_relu = _LinearReLUOp.apply
 
 
 class Parameter(Tensor):
@@ -271,12 +273,22 @@ class Linear(Module):
                                device=device) if bias else None)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self._fast(x):
+            return _linear(x, self.weight, self.bias)  # the checks F.linear would make, passed: skip them
+        return F.linear(x, self.weight, self.bias)
+
+    def forward_relu(self, x: Tensor) -> Tensor:
+        """``relu(self(x))`` as one graph node (what Sequential runs for this layer and a ReLU after it)."""
+        if self._fast(x):
+            return _linear_relu(x, self.weight, self.bias)
+        return F.relu(F.linear(x, self.weight, self.bias))
+
+    def _fast(self, x: Any) -> bool:
+        """Whether ``x`` passes the checks F.linear would make: a Tensor of the parameters' device and dtype."""
         w, b = self.weight, self.bias
         dt, be = w.data.dtype, w._backend
-        if (type(x) is Tensor and x._backend is be and x.data.dtype is dt and b is not None and b._backend is be
-                and b.data.dtype is dt):
-            return _linear(x, w, b)  # the checks F.linear would make, passed: the hot path skips them
-        return F.linear(x, w, b)
+        return (type(x) is Tensor and x._backend is be and x.data.dtype is dt and b is not None and b._backend is be
+                and b.data.dtype is dt)
 
     def extra_repr(self) -> str:
         return f"d_input: {self.in_features}, d_output: {self.out_features}, bias: {str(self.bias is not None).lower()}"
@@ -309,7 +321,10 @@ class MSELoss(Module):
 
 
 class Sequential(Module):
-    """Layers applied in order; their state_dict names are '0.weight', '1.bias', ... like torch."""
+    """Layers applied in order; their state_dict names are '0.weight', '1.bias', ... like torch.
+
+    A ``Linear`` directly followed by a ``ReLU`` runs as one fused graph node: the same numbers,
+    one node and one activation array fewer per step."""
 
     def __init__(self, *layers: Module) -> None:
         for i, layer in enumerate(layers):
@@ -322,8 +337,19 @@ class Sequential(Module):
             yield str(i), layer
 
     def forward(self, x: Any) -> Any:
-        for layer in self.layers:
-            x = layer(x)
+        layers = self.layers
+        n = len(layers)
+        i = 0
+        while i < n:
+            layer = layers[i]
+            # a Linear and the ReLU after it run as one fused node (exact types: a subclass may
+            # change what forward does)
+            if type(layer) is Linear and i + 1 < n and type(layers[i + 1]) is ReLU:
+                x = layer.forward_relu(x)
+                i += 2
+            else:
+                x = layer(x)
+                i += 1
         return x
 
     def __getitem__(self, i: int) -> Module:
