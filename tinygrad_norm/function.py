@@ -60,6 +60,8 @@ class Function:
             return _make(fn.forward(*arrays, **kwargs), backend)
         fn.needs_grad = needs
         fn.parents = parents
+        if n == 3 and not kwargs:  # linear with a bias: no argument unpacking
+            return _make(fn.forward(arrays[0], arrays[1], arrays[2]), backend, True, fn)
         return _make(fn.forward(*arrays, **kwargs), backend, True, fn)
 
     @property

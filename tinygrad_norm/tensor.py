@@ -252,22 +252,15 @@ class Tensor:
             return
         given = {id(g)}  # arrays a leaf may not adopt: the seed, and each one already handed to a leaf
         adopt = not retain_graph  # with retain_graph the graph keeps its saved arrays, which a gradient must not alias
-        t = self
         # a chain first (each node has at most one input that is not a leaf, as a Sequential model's loss):
-        # each node's gradient is complete when it is reached, and passes on with no bookkeeping; a node
-        # with two such inputs hands the rest of the graph to the general walk
-        while True:
-            nxt = None
-            for p in t._ctx.parents:
-                if p._ctx is not None:
-                    if nxt is not None:
-                        _backward_graph(t, g, adopt, given)
-                        return
-                    nxt = p
-            inner = _backward_node(t._ctx, g, adopt, given)
-            if not inner:
-                return
+        # an input used by one node only has its whole gradient once that node ran, and gets it with no
+        # bookkeeping; a node with two such inputs (or one used twice) hands the rest to the general walk
+        inner = _backward_node(self._ctx, g, adopt, given)
+        while len(inner) == 1:
             t, g = inner[0]
+            inner = _backward_node(t._ctx, g, adopt, given)
+        if inner:
+            _backward_graph(inner, adopt, given)
 
     def _accumulate(self, g: Any, fresh: bool = False) -> None:
         if g.dtype != self.data.dtype:
@@ -546,11 +539,14 @@ def _backward_node(fn: Any, g: Any, adopt: bool, given: set[int]) -> list[tuple[
     return inner
 
 
-def _backward_graph(root: Tensor, g: Any, adopt: bool, given: set[int]) -> None:
-    """Backward through any graph: nodes in reverse topological order, each input's gradients summed
-    over its uses before its own node runs."""
-    grads: dict[int, Any] = {id(root): g}
-    for t in reversed(_toposort(root)):
+def _backward_graph(starts: list[tuple[Tensor, Any]], adopt: bool, given: set[int]) -> None:
+    """Backward through any graph from (tensor, gradient) pairs: nodes in reverse topological order,
+    each input's gradients summed over its uses before its own node runs."""
+    grads: dict[int, Any] = {}
+    for t, g in starts:
+        prev = grads.get(id(t))
+        grads[id(t)] = g if prev is None else prev + g
+    for t in reversed(_toposort([t for t, _ in starts])):
         g = grads.pop(id(t), None)
         if g is None:
             continue
@@ -560,11 +556,11 @@ def _backward_graph(root: Tensor, g: Any, adopt: bool, given: set[int]) -> None:
             grads[k] = pg if prev is None else prev + pg
 
 
-def _toposort(root: Tensor) -> list[Tensor]:
-    """Non-leaf tensors reachable from ``root``, inputs before outputs (iterative DFS, no recursion)."""
+def _toposort(roots: list[Tensor]) -> list[Tensor]:
+    """Non-leaf tensors reachable from ``roots``, inputs before outputs (iterative DFS, no recursion)."""
     order: list[Tensor] = []
     visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    stack: list[tuple[Tensor, bool]] = [(root, False) for root in reversed(roots)]
     while stack:
         t, done = stack.pop()
         if done:

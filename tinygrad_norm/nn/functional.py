@@ -19,11 +19,13 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 def mse_loss(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error; ``reduction`` is 'mean', 'sum' or 'none' (elementwise), like torch."""
+    if (type(pred) is not Tensor or type(target) is not Tensor or target._backend is not pred._backend
+            or target.data.dtype is not pred.data.dtype):  # (the common case skips the checks it would pass)
+        if not isinstance(target, Tensor):
+            target = Tensor(target, dtype=pred.dtype, device=pred.device)
+        check_compatible((pred, target), "mse_loss")
     if reduction not in _REDUCTIONS:
         raise ArgumentError(f"mse_loss reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    if not isinstance(target, Tensor):
-        target = Tensor(target, dtype=pred.dtype, device=pred.device)
-    check_compatible((pred, target), "mse_loss")
     return MSELoss.apply(pred, target, reduction=reduction)
 
 

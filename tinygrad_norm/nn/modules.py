@@ -273,22 +273,21 @@ class Linear(Module):
                                device=device) if bias else None)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self._fast(x):
-            return _linear(x, self.weight, self.bias)  # the checks F.linear would make, passed: skip them
-        return F.linear(x, self.weight, self.bias)
+        w, b = self.weight, self.bias
+        be, dt = w._backend, w.data.dtype
+        if (type(x) is Tensor and x._backend is be and x.data.dtype is dt and b is not None and b._backend is be
+                and b.data.dtype is dt):
+            return _linear(x, w, b)  # the checks F.linear would make, passed: the hot path skips them
+        return F.linear(x, w, b)
 
     def forward_relu(self, x: Tensor) -> Tensor:
         """``relu(self(x))`` as one graph node (what Sequential runs for this layer and a ReLU after it)."""
-        if self._fast(x):
-            return _linear_relu(x, self.weight, self.bias)
-        return F.relu(F.linear(x, self.weight, self.bias))
-
-    def _fast(self, x: Any) -> bool:
-        """Whether ``x`` passes the checks F.linear would make: a Tensor of the parameters' device and dtype."""
         w, b = self.weight, self.bias
-        dt, be = w.data.dtype, w._backend
-        return (type(x) is Tensor and x._backend is be and x.data.dtype is dt and b is not None and b._backend is be
-                and b.data.dtype is dt)
+        be, dt = w._backend, w.data.dtype
+        if (type(x) is Tensor and x._backend is be and x.data.dtype is dt and b is not None and b._backend is be
+                and b.data.dtype is dt):
+            return _linear_relu(x, w, b)
+        return F.relu(F.linear(x, w, b))
 
     def extra_repr(self) -> str:
         return f"d_input: {self.in_features}, d_output: {self.out_features}, bias: {str(self.bias is not None).lower()}"
