@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 
@@ -92,9 +94,10 @@ def test_mlp_training_step(benchmark, tag, engine):
             opt.step()
     else:
         step = _handwritten_numpy_step(x, y)
-    for _ in range(20):
-        step()
-    benchmark(step)
+    gc.collect()  # a collection pending from the set-up (torch's modules, ours) must not land in the timing
+    # a fixed number of rounds for every engine: pytest-benchmark's calibration sizes the run from one first
+    # call, which after the set-up can take milliseconds and leave only ~100 rounds for one engine
+    benchmark.pedantic(step, rounds=2000, warmup_rounds=50)
 
 
 def _handwritten_numpy_step(x, y):

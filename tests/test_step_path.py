@@ -158,3 +158,51 @@ def test_cpu_relu_backward_equals_grad_times_mask_bit_for_bit():
     assert got.dtype == want.dtype
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(np.signbit(got), np.signbit(want))  # -0.0 where the mask zeroes a negative
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_cpu_optimizer_constants_give_the_numbers_python_floats_give(dtype):
+    """The CPU updates pass their scalars as cached 0-d arrays of the buffers' dtype (faster ufunc calls);
+    the result must equal, bit for bit, the same update written with Python floats."""
+    import math
+
+    def adam_with_floats(param, grad, m, v, *, step, lr, beta1, beta2, eps, weight_decay):
+        grad = grad + weight_decay * param
+        tmp = np.subtract(grad, m)
+        tmp *= 1.0 - beta1
+        m += tmp
+        np.multiply(grad, 1.0 - beta2, out=tmp)
+        tmp *= grad
+        v *= beta2
+        v += tmp
+        denom = np.sqrt(v)
+        denom /= math.sqrt(1.0 - beta2**step)
+        denom += eps
+        np.divide(m, denom, out=tmp)
+        tmp *= -lr / (1.0 - beta1**step)
+        param += tmp
+
+    def sgd_with_floats(param, grad, buf, *, first, lr, momentum, dampening, weight_decay, nesterov):
+        grad = grad + weight_decay * param
+        if first:
+            np.copyto(buf, grad)
+        else:
+            buf *= momentum
+            buf += (1.0 - dampening) * grad
+        param -= lr * (grad + momentum * buf if nesterov else buf)
+
+    be = tn.get_backend("cpu")
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal(300).astype(dtype)
+    ours = [start.copy(), np.zeros_like(start), np.zeros_like(start), start.copy(), np.zeros_like(start)]
+    ref = [a.copy() for a in ours]
+    for step in range(1, 60):
+        g = (rng.standard_normal(300) * 10.0 ** rng.integers(-6, 3)).astype(dtype)
+        adam = dict(step=step, lr=3e-3, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=1e-2)
+        sgd = dict(first=step == 1, lr=1e-2, momentum=0.9, dampening=0.1, weight_decay=1e-3, nesterov=step % 2 == 0)
+        be.adam_update(ours[0], g, ours[1], ours[2], **adam)
+        adam_with_floats(ref[0], g, ref[1], ref[2], **adam)
+        be.sgd_update(ours[3], g, ours[4], **sgd)
+        sgd_with_floats(ref[3], g, ref[4], **sgd)
+    for a, b in zip(ours, ref):
+        np.testing.assert_array_equal(a, b)
