@@ -65,7 +65,7 @@ def _batch():
     return rng.standard_normal((256, 8)).astype(np.float32), rng.standard_normal((256, 1)).astype(np.float32)
 
 
-@pytest.mark.parametrize("engine", ["tinygrad_norm", "torch", "numpy_handwritten"])
+@pytest.mark.parametrize("engine", ["tinygrad_norm", "torch", "numpy_handwritten", "numpy_engine_ops"])
 def test_mlp_training_step(benchmark, tag, engine):
     """One Adam step of Burn's regression MLP (256x8 -> 64 -> ReLU -> 1, MSE)."""
     benchmark.group = "training step: 8->64->ReLU->1 MLP, batch 256, MSE, Adam"
@@ -92,8 +92,10 @@ def test_mlp_training_step(benchmark, tag, engine):
             opt.zero_grad()
             torch.nn.functional.mse_loss(model(tx), ty).backward()
             opt.step()
-    else:
+    elif engine == "numpy_handwritten":
         step = _handwritten_numpy_step(x, y)
+    else:
+        step = _engine_ops_numpy_step(x, y)
     gc.collect()  # a collection pending from the set-up (torch's modules, ours) must not land in the timing
     # a fixed number of rounds for every engine: pytest-benchmark's calibration sizes the run from one first
     # call, which after the set-up can take milliseconds and leave only ~100 rounds for one engine
@@ -135,5 +137,57 @@ def _handwritten_numpy_step(x, y):
         m[...] = 0.9 * m + 0.1 * grad
         v[...] = 0.999 * v + 0.001 * grad * grad
         flat[...] -= (1e-3 / (1 - 0.9 ** t[0])) * m / (np.sqrt(v / (1 - 0.999 ** t[0])) + 1e-8)
+
+    return step
+
+
+def _engine_ops_numpy_step(x, y):
+    """The array calls tinygrad_norm's CPU step makes, in its order, and nothing else: no graph, no
+    Tensors, no modules. ours / this is what the engine costs over the work it does (the floor above
+    computes the K=1 outer product with ``@``, which BLAS makes ~3x slower than the broadcast product
+    the engine uses, so it is not this)."""
+    rng = np.random.default_rng(0)
+    flat = rng.uniform(-0.3, 0.3, 641).astype(np.float32)
+    w1, b1, w2, b2 = flat[:512].reshape(64, 8), flat[512:576], flat[576:640].reshape(1, 64), flat[640:]
+    flat_grad = np.zeros_like(flat)
+    grad_views = [flat_grad[:512].reshape(64, 8), flat_grad[512:576], flat_grad[576:640].reshape(1, 64),
+                  flat_grad[640:]]
+    m, v = np.zeros_like(flat), np.zeros_like(flat)
+    ones = np.ones(len(x), np.float32)
+    f32 = np.float32
+    zero, two_over_n = np.array(0, f32), np.array(2.0 / y.size, f32)
+    one_minus_beta1, one_minus_beta2, beta2, eps = (np.array(c, f32) for c in (0.1, 0.001, 0.999, 1e-8))
+    t = [0]
+
+    def step():
+        nonlocal flat, m, v  # (updated in place: the in-place operators rebind the same arrays)
+        h = x @ w1.T  # Linear + ReLU
+        h += b1
+        np.maximum(h, zero, out=h)
+        out = h @ w2.T  # Linear
+        out += b2
+        diff = np.subtract(out, y)  # MSE
+        np.asarray(np.vdot(diff, diff) / diff.size, dtype=f32)
+        d = np.multiply(diff, two_over_n, out=diff)
+        grads = [None, None, d.T @ h, ones @ d]  # backward of the Linear
+        gz = np.greater(h, zero).astype(f32)  # backward of Linear + ReLU
+        gz *= d * w2
+        grads[0], grads[1] = gz.T @ x, ones @ gz
+        for view, g in zip(grad_views, grads):  # Adam over the flat buffers
+            view[...] = g
+        t[0] += 1
+        tmp = np.subtract(flat_grad, m)
+        tmp *= one_minus_beta1
+        m += tmp
+        np.multiply(flat_grad, one_minus_beta2, out=tmp)
+        tmp *= flat_grad
+        v *= beta2
+        v += tmp
+        denom = np.sqrt(v)
+        denom /= np.array(np.sqrt(1 - 0.999 ** t[0]), f32)
+        denom += eps
+        np.divide(m, denom, out=tmp)
+        tmp *= np.array(-1e-3 / (1 - 0.9 ** t[0]), f32)
+        flat += tmp
 
     return step

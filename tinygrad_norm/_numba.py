@@ -48,19 +48,19 @@ _prefetch_read, _prefetch_write = _prefetch(False), _prefetch(True)
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def affine_rows(x, out, shift, scale, offset, lo, hi, inverse, has_offset):  # pragma: no cover
+def affine_rows(x, out, shift, scale, offset, lo, hi, inverse, has_offset, prefetch):  # pragma: no cover
     """Rows lo..hi of ``out = (x - shift) * scale (+ offset)`` or ``(x (- offset)) / scale + shift``.
 
-    Each row first requests the cache lines of the row ~4 KiB ahead, of x to read and of out to
-    write: the hardware prefetcher alone keeps too few misses in flight for one core to stream at
-    memory speed (2 threads, float32: 1M x 64 23 -> 19 ms, below a 2-thread np.copyto; 100k x 512
-    19.5 -> 16.8 ms). Data already in cache loses nothing (16640 x 8: 16.5 us either way).
+    With ``prefetch``, each row first requests the cache lines of the row ~4 KiB ahead, of x to read
+    and of out to write: the hardware prefetcher alone keeps too few misses in flight for one core to
+    stream at memory speed (2 threads, float32: 1M x 64 23 -> 19 ms, below a 2-thread np.copyto;
+    100k x 512 19.5 -> 16.8 ms). Data already in cache only pays for the extra instructions.
     """
     d = x.shape[1]
     ahead = max(1, _PREFETCH_BYTES // max(1, d * x.itemsize))
     line = max(1, 64 // x.itemsize)
     for i in range(lo, hi):
-        if i + ahead < hi:
+        if prefetch and i + ahead < hi:
             for j in range(0, d, line):
                 _prefetch_read(x, i + ahead, j)
                 _prefetch_write(out, i + ahead, j)

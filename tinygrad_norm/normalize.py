@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _dask, _pandas
-from ._backend import DEFAULT_DTYPE, Backend, backend_of, device_of
+from ._backend import DEFAULT_DTYPE, Backend, backend_of, device_of, get_backend
 from ._moments import chan_merge, check_table, column_summary
 from .errors import ArgumentError, ArgumentTypeError, DTypeError, MissingDependencyError, NotFittedError, ShapeError
 from .function import Affine
@@ -46,6 +46,9 @@ class _Input(NamedTuple):
 
 def _as_2d(x: Any, what: str) -> _Input:
     """The input as a 2-D float array on its backend; clear errors for bad input."""
+    if type(x) is np.ndarray and x.dtype.kind == "f":  # the common case, without the checks below
+        check_table(x.dtype, x.shape, what)
+        return _Input(x, get_backend("cpu"), False, True)
     if isinstance(x, (str, bytes, dict, set)):
         raise ArgumentTypeError(f"{what}: expected a 2-D array or Tensor (rows, features), got a "
                                 f"{type(x).__name__}")
@@ -341,6 +344,7 @@ class Normalizer:
             with np.errstate(over="ignore"):
                 scale = np.where(p != 1.0, scale_p * p, scale)
         self._derived = (shift, scale, offset)
+        self._careful_for: dict[np.dtype, bool] = {}  # _careful's answers for these statistics
         return self._derived
 
     def _safe_scaling(self, constant: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -378,12 +382,17 @@ class Normalizer:
                                 "array (a careful float64 path), or rescale the features")
 
     def _careful(self, dtype: np.dtype) -> bool:
-        """Whether applying to data of ``dtype`` needs the careful float64 path (statistics at the limits)."""
-        magnitude, p, _ = self._prescale
-        limit = _MAX16.get(dtype, -1.0)
-        scale = self._derived[1]
-        return (dtype.itemsize < 4 or bool((p != 1.0).any()) or magnitude > limit
+        """Whether applying to data of ``dtype`` needs the careful float64 path (statistics at the limits).
+        Called after ``_affine()``; the answer is kept with the statistics it was computed from."""
+        careful = self._careful_for.get(dtype)
+        if careful is None:
+            magnitude, p, _ = self._prescale
+            limit = _MAX16.get(dtype, -1.0)
+            scale = self._derived[1]
+            careful = self._careful_for[dtype] = (
+                dtype.itemsize < 4 or bool((p != 1.0).any()) or magnitude > limit
                 or not bool((np.abs(scale) <= limit).all()))  # a scale beyond the dtype: 1 / spread overflows
+        return careful
 
     # ---- applying ---------------------------------------------------------------
     def _check_features(self, x: Any, what: str) -> None:
