@@ -3,8 +3,8 @@
 ``NumpyBackend.affine_apply`` runs either the fused numba kernel (when numba is installed) or
 blocked pure-NumPy passes; every test here runs on each path (the ``path`` fixture flips
 ``_cpu.USE_NUMBA``). Block size, the parallel threshold and the numba size threshold are shrunk so
-that small arrays still take many blocks, two threads, widened views with leftover rows, and the
-fused kernel.
+that small arrays still take many blocks, two threads (or one, calling the kernel directly), widened
+views with leftover rows, and the fused kernel with and without its prefetching.
 """
 
 from __future__ import annotations
@@ -22,15 +22,19 @@ except ImportError:
     HAS_NUMBA = False
 
 needs_numba = pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
-PATHS = [pytest.param("numpy", id="numpy"), pytest.param("numba", id="numba", marks=needs_numba)]
+PATHS = [pytest.param("numpy", id="numpy"), pytest.param("numba", id="numba", marks=needs_numba),
+         pytest.param("numba_prefetch", id="numba_prefetch", marks=needs_numba)]
 
 
 @pytest.fixture(params=PATHS)
 def path(request, monkeypatch) -> str:
-    monkeypatch.setattr(_cpu, "USE_NUMBA", request.param == "numba")
+    monkeypatch.setattr(_cpu, "USE_NUMBA", request.param.startswith("numba"))
+    # the kernel prefetches rows ahead only for data larger than the cache: both ways on small arrays here
+    monkeypatch.setattr(_cpu, "_PREFETCH_MIN_BYTES", 1 if request.param == "numba_prefetch" else 1 << 40)
     monkeypatch.setattr(_cpu, "_NUMBA_MIN_SIZE", 1)
     monkeypatch.setattr(_cpu, "_APPLY_BLOCK_BYTES", 4096)  # many blocks, a partial last one
-    monkeypatch.setattr(_cpu, "_PARALLEL_MIN_BYTES", 1)  # two row ranges, one per thread
+    if request.param != "numba_prefetch":  # (that one calls the kernel directly, on one thread)
+        monkeypatch.setattr(_cpu, "_PARALLEL_MIN_BYTES", 1)  # two row ranges, one per thread
     return request.param
 
 
