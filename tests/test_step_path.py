@@ -206,3 +206,4 @@ def test_cpu_optimizer_constants_give_the_numbers_python_floats_give(dtype):
         sgd_with_floats(ref[3], g, ref[4], **sgd)
     for a, b in zip(ours, ref):
         np.testing.assert_array_equal(a, b)
+

@@ -149,6 +149,7 @@ class Normalizer:
         self._mean = self._m2 = self._min = self._max = None
         self._derived = None
         self._prescale: tuple | None = None
+        self._spreads_of: tuple | None = None  # (m2, count, ddof, (var, std)) computed from them
         return self
 
     @property
@@ -256,17 +257,26 @@ class Normalizer:
 
     @property
     def var(self) -> np.ndarray | None:
-        if self._m2 is None:
-            return None
-        if self.count - self.ddof <= 0:
-            raise ArgumentError(f"variance with ddof={self.ddof} needs more than {self.ddof} row(s); "
-                             f"fitted on {self.count}")
-        return self._m2 / (self.count - self.ddof)
+        """Per-feature variance with ``ddof`` (read-only; kept until the statistics or ``ddof`` change)."""
+        return None if self._m2 is None else self._spreads()[0]
 
     @property
     def std(self) -> np.ndarray | None:
-        v = self.var
-        return None if v is None else np.sqrt(v)
+        """Per-feature standard deviation, ``sqrt(var)`` (read-only, like ``var``)."""
+        return None if self._m2 is None else self._spreads()[1]
+
+    def _spreads(self) -> tuple[np.ndarray, np.ndarray]:
+        cached = self._spreads_of
+        if cached is not None and cached[0] is self._m2 and cached[1] == self.count and cached[2] == self.ddof:
+            return cached[3]
+        if self.count - self.ddof <= 0:
+            raise ArgumentError(f"variance with ddof={self.ddof} needs more than {self.ddof} row(s); "
+                             f"fitted on {self.count}")
+        var = self._m2 / (self.count - self.ddof)
+        std = np.sqrt(var)
+        var.flags.writeable = std.flags.writeable = False
+        self._spreads_of = (self._m2, self.count, self.ddof, (var, std))
+        return var, std
 
     @property
     def min(self) -> np.ndarray | None:
@@ -343,6 +353,9 @@ class Normalizer:
         if (p != 1.0).any():  # max - min or 1 / spread overflowed: the scale from the prescaled spread
             with np.errstate(over="ignore"):
                 scale = np.where(p != 1.0, scale_p * p, scale)
+        for v in (shift, scale, offset):  # read-only: the backends may cache what they derive from them
+            if v is not None:
+                v.flags.writeable = False
         self._derived = (shift, scale, offset)
         self._careful_for: dict[np.dtype, bool] = {}  # _careful's answers for these statistics
         return self._derived
@@ -674,9 +687,28 @@ def standardize(x: Any, mean: Any, std: Any, out: Any = None) -> Any:
     if mean.shape != (arr.shape[1],) or std.shape != (arr.shape[1],):
         raise ShapeError(f"standardize: mean {mean.shape} and std {std.shape} need one value per column "
                          f"({arr.shape[1]})")
+    shift, scale = _shift_scale(mean, std)
     if is_tensor:
         if out is not None:
             raise ArgumentTypeError("standardize: out= is for arrays; a Tensor input gives a new Tensor")
         src = x if x.dtype.kind == "f" else Tensor._make(arr, backend)
-        return Affine.apply(src, shift=mean, scale=1.0 / std, offset=None)
-    return backend.affine_apply(arr, mean, 1.0 / std, None, out=out)
+        return Affine.apply(src, shift=shift, scale=scale, offset=None)
+    return backend.affine_apply(arr, shift, scale, None, out=out)
+
+
+_SHIFT_SCALE: dict[tuple[bytes, bytes], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _shift_scale(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, 1 / std) as read-only float64 arrays, one pair per value: standardize is called with the same
+    statistics batch after batch, and the backends find read-only statistics they have seen by identity."""
+    key = (mean.tobytes(), std.tobytes())
+    pair = _SHIFT_SCALE.get(key)
+    if pair is None:
+        if len(_SHIFT_SCALE) > 64:
+            _SHIFT_SCALE.clear()
+        pair = (mean.copy(), 1.0 / std)
+        for v in pair:
+            v.flags.writeable = False
+        _SHIFT_SCALE[key] = pair
+    return pair
