@@ -186,13 +186,19 @@ class MatMul(Function):
     __slots__ = ()
 
     def forward(self, a, b):
+        if self.needs_grad is not _NO_GRAD2:  # the operands are only needed for gradients
+            self.saved = (a, b)
+        try:  # the array library checks the shapes; its error is translated below
+            return a @ b
+        except ValueError:
+            pass
         if a.ndim == 0 or b.ndim == 0:
             raise ShapeError("matmul needs tensors with at least one dimension; use * for scalars")
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ShapeError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} are not aligned "
                              f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else 0]})")
-        self.saved = (a, b)
-        return a @ b
+        raise ShapeError(f"matmul: the batch dimensions of shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
+                         "broadcast together")
 
     def backward(self, g):
         a, b = self.saved
