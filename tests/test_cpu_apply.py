@@ -138,7 +138,7 @@ def test_fused_kernel_is_used_when_numba_is_installed(monkeypatch):
     assert _cpu._numba_kernel() is not None
     calls = []
     kernel = _cpu._numba_kernel()
-    monkeypatch.setattr(_cpu, "_NUMBA_KERNEL", lambda *a: calls.append(a[5:7]) or kernel(*a))
+    monkeypatch.setitem(_cpu._NUMBA, "affine_rows", lambda *a: calls.append(a[5:7]) or kernel(*a))
     x = np.ones((1 << 16, 8), np.float32)
     np.testing.assert_array_equal(standardize(x, np.zeros(8), np.full(8, 2.0)), 0.5)
     assert calls  # and it covered every row of the widened view
@@ -215,7 +215,7 @@ def test_a_kernel_numba_cannot_compile_falls_back_to_numpy(monkeypatch):
         raise numba_mod.CompileError("simulated: this numba cannot build the kernel")
 
     monkeypatch.setattr(_cpu, "USE_NUMBA", True)
-    monkeypatch.setattr(_cpu, "_NUMBA_KERNEL", broken)
+    monkeypatch.setitem(_cpu._NUMBA, "affine_rows", broken)
     monkeypatch.setattr(_cpu, "_NUMBA_MIN_SIZE", 1)
     monkeypatch.setattr(_cpu, "_SMALL_APPLY", 0)
     x = np.random.default_rng(0).standard_normal((300, 5)).astype(np.float32)
@@ -223,4 +223,4 @@ def test_a_kernel_numba_cannot_compile_falls_back_to_numpy(monkeypatch):
     with pytest.warns(RuntimeWarning, match="could not compile"):
         out = _cpu.NumpyBackend().affine_apply(x, shift, scale, None)
     np.testing.assert_allclose(out, (x.astype(np.float64) - shift) * scale, rtol=1e-5, atol=1e-6)
-    assert _cpu._NUMBA_KERNEL is False
+    assert _cpu._NUMBA["affine_rows"] is False

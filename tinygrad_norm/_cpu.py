@@ -32,8 +32,11 @@ USE_NUMBA = os.environ.get("TINYGRAD_NORM_NUMBA", "1") != "0"
 # Below this many elements an apply takes microseconds on either path: small ones (a training
 # batch through a Normalize layer) stay on NumPy and never pay numba's import (~0.2 s) and compile.
 _NUMBA_MIN_SIZE = 1 << 14
-_NUMBA_KERNEL: Any = None  # the compiled kernel once looked up, False when numba is missing
+_NUMBA: dict[str, Any] = {}  # kernel name -> the compiled kernel once looked up, False when numba is missing
 _FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order only
+# The fit's fused kernel (one read of the data, no float64 copy): from this many elements. Below it a NumPy
+# fit takes a few ms at most and never pays numba's import (the regression example fits 16640 x 8 on NumPy).
+_NUMBA_FIT_MIN_SIZE = 1 << 20
 # The pure-NumPy apply makes two ufunc passes per block; the second must find the block in L2.
 # 512 KiB measured best at 1M x 64 and 100k x 512 (5-15% over 2 MiB); 256 KiB and below lose to
 # the per-call overhead (two ufunc calls, ~2-4 us each with two threads sharing the GIL).
@@ -77,25 +80,51 @@ def _over_row_ranges(x: np.ndarray, work: Callable[[int, int], Any]) -> list[Any
     return [first, *(f.result() for f in futures)]
 
 
-def _block_moments(block: np.ndarray, scratch: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+_Sums = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]  # (block, shift) -> (S1, S2)
+
+
+def _block_moments(block: np.ndarray, sums: _Sums) -> tuple[int, np.ndarray, np.ndarray]:
     """Exact (count, mean, M2) of one cached block, in float64.
 
     Deviations from a shift (the block's first row) are formed in float64, where
-    the difference of two float32 values is exact, then summed; M2 = S2 - S1^2/n
-    only loses digits when the shift is far from the block mean relative to the
-    spread, and then the block is redone with its mean as the shift.
+    the difference of two float32 values is exact, then summed (``sums(block, shift)``
+    gives their sums and sums of squares: NumPy passes or the fused numba kernel);
+    M2 = S2 - S1^2/n only loses digits when the shift is far from the block mean
+    relative to the spread, and then the block is redone with its mean as the shift.
     """
     nb = block.shape[0]
     shift = block[0].astype(np.float64)
     for _ in range(2):
-        dev = np.subtract(block, shift, out=scratch[:nb])
-        s1 = np.add.reduce(dev, axis=0)
-        s2 = np.einsum("ij,ij->j", dev, dev)
+        s1, s2 = sums(block, shift)
         m2 = s2 - s1 * s1 / nb
         if not np.any(s2 > 1e6 * m2):  # at most 6 of float64's 16 digits lost to cancellation
             break
         shift = shift + s1 / nb
     return nb, shift + s1 / nb, np.maximum(m2, 0.0)
+
+
+def _numpy_sums(rows: int, d: int) -> _Sums:
+    """Shifted sums of blocks of up to ``rows`` rows with NumPy, through one float64 scratch block."""
+    scratch = np.empty((rows, d), dtype=np.float64)
+
+    def sums(block: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        dev = scratch[:block.shape[0]]
+        np.copyto(dev, block)  # a cast copy, then the subtraction: faster than one mixed-dtype subtract
+        np.subtract(dev, shift, out=dev)
+        return np.add.reduce(dev, axis=0), np.einsum("ij,ij->j", dev, dev)
+
+    return sums
+
+
+def _fused_sums(kernel: Any, d: int) -> _Sums:
+    """Shifted sums of a block in one pass of the numba kernel (no float64 copy of the block)."""
+    s1, s2 = np.empty(d), np.empty(d)
+
+    def sums(block: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        kernel(block, shift, s1, s2)
+        return s1, s2  # (reused: _block_moments reads them before the next call)
+
+    return sums
 
 
 _CONSTS: dict[tuple[np.dtype, tuple[float, ...]], tuple[np.ndarray, ...]] = {}
@@ -313,17 +342,28 @@ def _widening(d: int) -> int:
 
 def _blocked_moments(x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     rows = _block_rows(x)
+    d = x.shape[1]
+    kernel = None
+    if x.size >= _NUMBA_FIT_MIN_SIZE and x.dtype in _FUSED_DTYPES:
+        kernel = _numba_kernel("shifted_sums")
 
     def work(lo: int, hi: int):
-        scratch = np.empty((min(rows, hi - lo), x.shape[1]), dtype=np.float64)
-        acc = (0, np.zeros(x.shape[1]), np.zeros(x.shape[1]))
+        sums = _fused_sums(kernel, d) if kernel is not None else _numpy_sums(min(rows, hi - lo), d)
+        acc = (0, np.zeros(d), np.zeros(d))
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf data: the caller reports it by column
             for i in range(lo, hi, rows):
-                acc = chan_merge(acc, _block_moments(x[i:min(i + rows, hi)], scratch))
+                acc = chan_merge(acc, _block_moments(x[i:min(i + rows, hi)], sums))
         return acc
 
-    acc = (0, np.zeros(x.shape[1]), np.zeros(x.shape[1]))
-    for part in _over_row_ranges(x, work):
+    try:
+        parts = _over_row_ranges(x, work)
+    except Exception as e:  # numba compiles at the first call: if it cannot, NumPy does it all
+        if kernel is None or not _numba_failed(e, "shifted_sums", "fit"):
+            raise
+        kernel = None
+        parts = _over_row_ranges(x, work)
+    acc = (0, np.zeros(d), np.zeros(d))
+    for part in parts:
         acc = chan_merge(acc, part)
     return acc
 
@@ -345,27 +385,39 @@ def _blocked_minmax(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.maximum.reduce([p[1] for p in parts]).astype(np.float64))
 
 
-def _numba_kernel() -> Any:
-    """The fused numba kernel, or None (numba not installed, or switched off)."""
-    global _NUMBA_KERNEL, _NUMBA_COMPILE_ERROR
+def _numba_kernel(name: str = "affine_rows") -> Any:
+    """The fused numba kernel ``name`` of ``_numba.py``, or None (numba not installed, or switched off)."""
     if not USE_NUMBA:
         return None
-    if _NUMBA_KERNEL is None:
+    kernel = _NUMBA.get(name)
+    if kernel is None:
         try:
-            from ._numba import CompileError, affine_rows
+            from . import _numba
         except ImportError:  # numba missing, or too old/new for this NumPy
-            affine_rows = False
-        except Exception as e:  # e.g. no writable cache directory for the compiled kernel
-            warnings.warn(f"numba is installed but its kernel could not be set up ({e}); "
-                          "the apply uses NumPy", RuntimeWarning, stacklevel=2)
-            affine_rows = False
+            kernel = False
+        except Exception as e:  # e.g. no writable cache directory for the compiled kernels
+            warnings.warn(f"numba is installed but its kernels could not be set up ({e}); NumPy does their work",
+                          RuntimeWarning, stacklevel=3)
+            kernel = False
         else:
-            _NUMBA_COMPILE_ERROR = CompileError
-        _NUMBA_KERNEL = affine_rows
-    return _NUMBA_KERNEL or None
+            kernel = getattr(_numba, name)
+        _NUMBA[name] = kernel
+    return kernel or None
 
 
-_NUMBA_COMPILE_ERROR: type[Exception] = RuntimeError  # numba's error class once it is imported
+def _numba_failed(e: Exception, name: str, what: str) -> bool:
+    """Whether ``e`` is numba failing to compile kernel ``name`` (at its first call); if so the kernel is
+    switched off, with a warning, and the caller does the work with NumPy."""
+    from ._numba import CompileError  # (numba is imported: the kernel was called)
+
+    if not isinstance(e, CompileError):
+        return False
+    _NUMBA[name] = False
+    warnings.warn(f"numba could not compile the fused {what} ({type(e).__name__}); the {what} uses NumPy",
+                  RuntimeWarning, stacklevel=3)
+    return True
+
+
 # Prefetching rows ahead pays when x streams from memory; an x that fits in the L2 cache (a training
 # split, a batch) is read ~10% faster without the prefetch instructions (16640 x 8: 18.4 -> 16.6 us).
 _PREFETCH_MIN_BYTES = 1 << 20
@@ -404,11 +456,9 @@ def _blocked_affine(x, out, shift, scale, offset, inverse) -> None:
                 _over_row_ranges(x, lambda lo, hi: fused(x, out, shift, scale, off, lo, hi, inverse, has_offset,
                                                          prefetch))
             return
-        except _NUMBA_COMPILE_ERROR as e:  # numba compiles at the first call: if it cannot, NumPy does it all
-            global _NUMBA_KERNEL
-            _NUMBA_KERNEL = False
-            warnings.warn(f"numba could not compile the fused apply ({type(e).__name__}); the apply uses NumPy",
-                          RuntimeWarning, stacklevel=2)
+        except Exception as e:  # numba compiles at the first call: if it cannot, NumPy does it all
+            if not _numba_failed(e, "affine_rows", "apply"):
+                raise
 
     rows = max(1, _APPLY_BLOCK_BYTES // max(1, x.shape[1] * x.itemsize))
     # float16 (or an out= of another dtype) is computed in a scratch block of the statistics' dtype

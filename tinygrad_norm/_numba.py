@@ -14,6 +14,7 @@ loop vectorizable.
 from __future__ import annotations
 
 import numba
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -78,3 +79,24 @@ def affine_rows(x, out, shift, scale, offset, lo, hi, inverse, has_offset, prefe
         else:
             for j in range(d):
                 dst[j] = (src[j] - shift[j]) * scale[j]
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def shifted_sums(x, shift, s1, s2):  # pragma: no cover
+    """Per column of a block: ``s1 = sum(x - shift)`` and ``s2 = sum((x - shift) ** 2)``, in float64.
+
+    The CPU moments of ``_cpu._block_moments`` in one read of the block and no float64 copy of it (the
+    NumPy path writes and reads one, 2x the block's bytes): the same shifted sums, summed row by row.
+    The loop over columns vectorizes; each column keeps its own running sums, so no reassociation is
+    needed (no ``fastmath``).
+    """
+    d = x.shape[1]
+    for j in range(d):
+        s1[j] = 0.0
+        s2[j] = 0.0
+    for i in range(x.shape[0]):
+        row = x[i]
+        for j in range(d):
+            v = np.float64(row[j]) - shift[j]
+            s1[j] += v
+            s2[j] += v * v
