@@ -207,3 +207,15 @@ def test_cpu_optimizer_constants_give_the_numbers_python_floats_give(dtype):
     for a, b in zip(ours, ref):
         np.testing.assert_array_equal(a, b)
 
+
+
+def test_mse_loss_of_integer_tensors_is_an_error_and_of_0d_tensors_works():
+    with pytest.raises(tn.DTypeError, match="floating-point"):
+        F.mse_loss(tn.Tensor(np.array([1, 2, 3])), tn.Tensor(np.array([2, 2, 5])))
+    p = tn.Tensor(np.array(1.5), dtype="float64", requires_grad=True)
+    loss = F.mse_loss(p, tn.Tensor(np.array(4.0), dtype="float64"))
+    tp = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+    ref = torch.nn.functional.mse_loss(tp, torch.tensor(4.0, dtype=torch.float64))
+    loss.backward()
+    ref.backward()
+    assert loss.item() == ref.item() and p.grad.item() == tp.grad.item()

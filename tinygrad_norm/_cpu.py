@@ -174,6 +174,8 @@ class NumpyBackend(Backend):
 
     def mse(self, pred: np.ndarray, target: np.ndarray, reduction: str) -> tuple[np.ndarray, np.ndarray]:
         diff = np.subtract(pred, target)
+        if type(diff) is not np.ndarray:  # 0-d operands give a NumPy scalar
+            diff = np.array(diff)
         if reduction == "none":
             return diff * diff, np.multiply(diff, 2.0, out=diff)
         total = np.vdot(diff, diff)  # (a contiguous array: vdot reads it as one flat vector)
@@ -271,7 +273,8 @@ class NumpyBackend(Backend):
         return out
 
 
-_PREPARED: dict[tuple, tuple] = {}
+_PREPARED: dict[tuple, tuple] = {}  # by the statistics' values
+_PREPARED_BY_ID: dict[tuple, tuple] = {}  # by the identity of read-only statistics: (arrays, _PREPARED's entry)
 
 
 def _prepared(shift: Any, scale: Any, offset: Any, dtype: Any, k: int) -> tuple[tuple, tuple]:
@@ -279,11 +282,11 @@ def _prepared(shift: Any, scale: Any, offset: Any, dtype: Any, k: int) -> tuple[
     cached by value, since a normalizer applies the same statistics batch after batch (converting and tiling
     them was ~5 us of a 40 us apply at 16640 x 8)."""
     # a normalizer passes the same read-only arrays every call: those are found by identity (the entry holds
-    # them, so their ids are not reused, and nothing can have written into them)
+    # them, so their ids are not reused; they must still be read-only, so nothing can have written into them)
     ident = (id(shift), id(scale), id(offset), dtype, k)
-    hit = _PREPARED.get(ident)
-    if hit is not None:
-        return hit[1]
+    entry = _PREPARED_BY_ID.get(ident)
+    if entry is not None and all(v is None or not v.flags.writeable for v in entry[0]):
+        return entry[1]
     shift, scale = np.asarray(shift), np.asarray(scale)
     offset = None if offset is None else np.asarray(offset)
     key = (np.dtype(dtype), k, shift.dtype, scale.dtype, shift.shape, scale.shape, shift.tobytes(), scale.tobytes(),
@@ -300,7 +303,9 @@ def _prepared(shift: Any, scale: Any, offset: Any, dtype: Any, k: int) -> tuple[
         hit = _PREPARED[key] = (plain, tiled)
     if all(v is None or (type(v) is np.ndarray and v.base is None and not v.flags.writeable)
            for v in (shift, scale, offset)):
-        _PREPARED[ident] = ((shift, scale, offset), hit)
+        if len(_PREPARED_BY_ID) > 64:  # e.g. a normalizer rebuilt for every call: keep it small
+            _PREPARED_BY_ID.clear()
+        _PREPARED_BY_ID[ident] = ((shift, scale, offset), hit)
     return hit
 
 

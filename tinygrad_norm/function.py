@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import Backend
-from .errors import ArgumentError, ArgumentTypeError, AxisError, ShapeError
+from .errors import ArgumentError, ArgumentTypeError, AxisError, DTypeError, ShapeError
 from .tensor import Tensor, _GradMode
 
 _new = object.__new__
@@ -606,6 +606,9 @@ class MSELoss(Function):
     __slots__ = ()
 
     def forward(self, pred, target, reduction):
+        if pred.dtype.kind != "f":  # (torch refuses integer inputs too; a mean would truncate)
+            raise DTypeError(f"mse_loss needs floating-point tensors, got {pred.dtype}; convert with "
+                             ".astype('float32')")
         if pred.shape != target.shape:
             raise ShapeError(f"mse_loss: prediction shape {tuple(pred.shape)} differs from target shape "
                              f"{tuple(target.shape)}; broadcasting them (e.g. (N,) against (N, 1)) silently "

@@ -31,6 +31,7 @@ from .tensor import Tensor
 METHODS = ("standard", "minmax", "maxabs")
 _STATS = {"standard": ("mean", "m2"), "minmax": ("min", "max"), "maxabs": ("min", "max")}
 _CONFIG_KEYS = ("method", "ddof", "with_mean", "with_std", "feature_range", "clip", "feature_names")
+_DERIVING_KEYS = frozenset(_CONFIG_KEYS) - {"feature_names"}  # the settings the applied statistics depend on
 
 
 class NormalizerWarning(UserWarning):
@@ -106,6 +107,11 @@ class Normalizer:
     ``SimpleImputer`` before it in the Pipeline). And ``ddof`` defaults to 1 (StandardScaler's is 0).
     """
 
+    # caches kept with the statistics they come from; class-level defaults so that a normalizer pickled by
+    # an older version (e.g. inside a joblib-saved Pipeline) still loads and works
+    _spreads_of: tuple | None = None  # (m2, count, ddof, (var, std)) computed from them
+    _careful_for: dict | None = None  # _careful's answers for the current _derived statistics
+
     def __init__(self, method: str = "standard", *, ddof: int = 1, with_mean: bool = True, with_std: bool = True,
                  feature_range: tuple[float, float] = (0.0, 1.0), clip: bool = False,
                  feature_names: Sequence[str] | None = None) -> None:
@@ -149,7 +155,7 @@ class Normalizer:
         self._mean = self._m2 = self._min = self._max = None
         self._derived = None
         self._prescale: tuple | None = None
-        self._spreads_of: tuple | None = None  # (m2, count, ddof, (var, std)) computed from them
+        self._spreads_of = None
         return self
 
     @property
@@ -357,7 +363,7 @@ class Normalizer:
             if v is not None:
                 v.flags.writeable = False
         self._derived = (shift, scale, offset)
-        self._careful_for: dict[np.dtype, bool] = {}  # _careful's answers for these statistics
+        self._careful_for = {}  # _careful's answers for these statistics
         return self._derived
 
     def _safe_scaling(self, constant: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -397,12 +403,15 @@ class Normalizer:
     def _careful(self, dtype: np.dtype) -> bool:
         """Whether applying to data of ``dtype`` needs the careful float64 path (statistics at the limits).
         Called after ``_affine()``; the answer is kept with the statistics it was computed from."""
-        careful = self._careful_for.get(dtype)
+        cache = self._careful_for
+        if cache is None:  # (a normalizer pickled by an older version has no cache yet)
+            cache = self._careful_for = {}
+        careful = cache.get(dtype)
         if careful is None:
             magnitude, p, _ = self._prescale
             limit = _MAX16.get(dtype, -1.0)
             scale = self._derived[1]
-            careful = self._careful_for[dtype] = (
+            careful = cache[dtype] = (
                 dtype.itemsize < 4 or bool((p != 1.0).any()) or magnitude > limit
                 or not bool((np.abs(scale) <= limit).all()))  # a scale beyond the dtype: 1 / spread overflows
         return careful
@@ -507,6 +516,14 @@ class Normalizer:
         return out
 
     # ---- scikit-learn's transformer API (no import of scikit-learn) ------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        # norm.ddof = 0 (any setting that changes what transform computes) after construction goes through
+        # set_params: validated, get_params() agrees, and no statistics derived under the old setting are kept
+        if name in _DERIVING_KEYS and "_params" in self.__dict__:
+            self.set_params(**{name: value})
+        else:
+            object.__setattr__(self, name, value)
+
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor's arguments, as given (``deep`` is accepted for scikit-learn; nothing is nested)."""
         return dict(self._params)

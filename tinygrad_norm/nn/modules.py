@@ -458,7 +458,7 @@ class Normalize(Module):
             raise ArgumentTypeError(f"Normalize takes a fitted Normalizer or a positive number of features, "
                             f"got {normalizer!r}")
         get_backend(device)  # an unknown device is an error here, as for other layers
-        self._device_stats: dict[tuple[str, Any], tuple[Any, Any, Any]] = {}
+        self._device_stats: dict[tuple[str, Any], tuple[tuple, tuple[Any, Any, Any]]] = {}
 
     @property
     def method(self) -> str:
@@ -489,17 +489,18 @@ class Normalize(Module):
         self._device_stats.clear()
 
     def _stats(self, x: Tensor) -> tuple[Any, Any, Any]:
-        """shift/scale/offset as arrays of x's dtype on x's device, made once per (device, dtype)."""
+        """shift/scale/offset as arrays of x's dtype on x's device, made once per (device, dtype) for the
+        normalizer's current statistics (a refit, a changed setting or another normalizer makes them anew)."""
+        derived = self.normalizer._affine()  # the same tuple until the statistics change
         key = (x.device, x.dtype)
-        stats = self._device_stats.get(key)
-        if stats is None:
-            shift, scale, offset = self.normalizer._affine()
+        entry = self._device_stats.get(key)
+        if entry is None or entry[0] is not derived:
+            shift, scale, offset = derived
             self.normalizer._check_tensor_safe(x.dtype, "Normalize")
             be = x._backend
-            stats = (be.asarray(shift, x.dtype), be.asarray(scale, x.dtype),
-                     None if offset is None else be.asarray(offset, x.dtype))
-            self._device_stats[key] = stats
-        return stats
+            entry = self._device_stats[key] = (derived, (be.asarray(shift, x.dtype), be.asarray(scale, x.dtype),
+                                                         None if offset is None else be.asarray(offset, x.dtype)))
+        return entry[1]
 
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
