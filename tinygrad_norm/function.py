@@ -3,7 +3,9 @@
 An op is a :class:`Function` subclass. ``forward`` receives the parents' raw
 arrays and returns the output array, keeping in ``self.saved`` only what
 ``backward`` needs; ``backward`` receives the output's gradient and returns
-one gradient (or None) per parent. Ops use ``self.xp`` (numpy or cupy) and the
+one gradient (or None) per parent. ``backward`` never writes into the gradient it
+receives: it may be shared (``Add`` hands one array to both inputs; ``backward()``
+starts from one read-only 0-d seed). Ops use ``self.xp`` (numpy or cupy) and the
 backend's fused kernels, never a device-specific module, so a new device never
 touches this file.
 """

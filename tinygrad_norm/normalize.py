@@ -294,11 +294,12 @@ class Normalizer:
 
     @property
     def shift(self) -> np.ndarray:
+        """What is subtracted from each feature (read-only: refit or change a setting to change it)."""
         return self._affine()[0]
 
     @property
     def scale(self) -> np.ndarray:
-        """What each feature is multiplied by after the shift."""
+        """What each feature is multiplied by after the shift (read-only, like ``shift``)."""
         return self._affine()[1]
 
     @property
