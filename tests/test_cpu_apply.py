@@ -224,3 +224,28 @@ def test_a_kernel_numba_cannot_compile_falls_back_to_numpy(monkeypatch):
         out = _cpu.NumpyBackend().affine_apply(x, shift, scale, None)
     np.testing.assert_allclose(out, (x.astype(np.float64) - shift) * scale, rtol=1e-5, atol=1e-6)
     assert _cpu._NUMBA["affine_rows"] is False
+
+
+def test_a_read_only_or_non_array_out_is_refused_before_the_kernels(path):
+    """A read-only out= used to reach the fused kernel, whose TypingError was taken for numba failing to
+    compile: the kernel was switched off for the rest of the process. Bad arguments are errors of their own."""
+    import warnings
+
+    from tinygrad_norm import errors
+
+    b = _cpu.NumpyBackend()
+    x = np.ones((5000, 4), np.float32)  # above _SMALL_APPLY: the blocked path, the fused kernel on numba paths
+    frozen = np.zeros_like(x)
+    frozen.flags.writeable = False
+    enabled = dict(_cpu._NUMBA)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "numba could not compile" warning
+        with pytest.raises(errors.ArgumentError, match="out is read-only"):
+            b.affine_apply(x, np.zeros(4), np.ones(4), None, out=frozen)
+        with pytest.raises(errors.ArgumentTypeError, match="must be a NumPy array"):
+            b.affine_apply(x, np.zeros(4), np.ones(4), None, out=[0.0] * 400)
+    assert not frozen.any()
+    assert all(_cpu._NUMBA.get(k) is not False for k, v in enabled.items() if v is not False)
+    if path.startswith("numba"):  # and the kernel is still on, and runs
+        np.testing.assert_array_equal(b.affine_apply(x, np.zeros(4), np.full(4, 2.0), None), 2.0)
+        assert _cpu._NUMBA["affine_rows"] not in (None, False)

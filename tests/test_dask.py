@@ -200,6 +200,69 @@ def test_dask_input_errors(table):
         n.partial_fit(dx[:, :2])
 
 
+def test_unknown_chunk_sizes_with_column_chunks(table):
+    """A boolean-mask selection (or to_dask_array() without lengths) has NaN row chunks; with two column
+    chunks the fit used to fail in dask's automatic rechunking. Rows are kept as they are, columns joined."""
+    x = table[:40_000]
+    mask = x[:, 0] > 0.3
+    with dask.config.set(scheduler="threads"):
+        for layout in ((7_000, 2), (7_000, (1, 3)), (7_000, 4)):
+            dx = da.from_array(x, chunks=layout)[da.from_array(mask, chunks=layout[0])]
+            assert np.isnan(dx.shape[0])
+            for method in METHODS:
+                fitted = Normalizer(method).fit(dx)
+                assert_same_statistics(fitted, Normalizer(method).fit(x[mask]), x[mask])
+            np.testing.assert_array_equal(fitted.transform(dx).compute(), fitted.transform(x[mask]))
+            streamed = Normalizer().partial_fit(x[:10]).partial_fit(dx)
+            assert streamed.count == 10 + mask.sum()
+        pd = pytest.importorskip("pandas", reason="pandas is not installed")
+        dd = pytest.importorskip("dask.dataframe", reason="dask.dataframe needs pandas and pyarrow")
+        arr = dd.from_pandas(pd.DataFrame(x), npartitions=5).to_dask_array()  # no lengths: NaN row chunks
+        for dx in (arr, arr.rechunk({1: 2})):
+            assert np.isnan(dx.shape[0])
+            np.testing.assert_allclose(Normalizer().fit(dx).mean, x.mean(0), rtol=1e-12, atol=1e-12)
+
+
+def test_inputs_that_are_not_dask_arrays_or_frames_are_clear_errors(table):
+    bag = pytest.importorskip("dask.bag", reason="dask.bag is not installed")
+    fitted = Normalizer().fit(table)
+    before = fitted.state_dict()
+    for bad in (dask.delayed(np.ones)((3, 4)), bag.from_sequence([[1.0, 2.0, 3.0, 4.0]] * 3, npartitions=2)):
+        with pytest.raises(tn.ArgumentTypeError, match="must be a Dask array or DataFrame/Series"):
+            Normalizer().fit(bad)
+        with pytest.raises(tn.ArgumentTypeError, match="must be a Dask array or DataFrame/Series"):
+            fitted.partial_fit(bad)
+        with pytest.raises(tn.ArgumentTypeError, match="must be a Dask array or DataFrame/Series"):
+            fitted.transform(bad)
+    with pytest.raises(tn.ArgumentError, match=r"no features \(shape \(5, 0\)\)"):
+        Normalizer().fit(da.ones((5, 0)))
+    with pytest.raises(tn.ArgumentError, match="no features"):
+        fitted.fit(da.ones((5, 0), chunks=(2, 0)))
+    np.testing.assert_array_equal(fitted.state_dict()["mean"], before["mean"])  # a failed fit keeps the old one
+    sparse = pytest.importorskip("scipy.sparse", reason="scipy is not installed")
+    blocks = da.from_array(table[:1000], chunks=(250, 4)).map_blocks(sparse.csr_matrix, dtype=table.dtype)
+    with pytest.raises(tn.ArgumentTypeError, match="sparse blocks are not supported.*toarray"):
+        Normalizer().fit(blocks)
+    with pytest.raises(tn.ArgumentTypeError, match="sparse blocks"):
+        fitted.transform(blocks)
+
+
+def test_dask_dataframe_columns_are_checked_whatever_their_labels(table):
+    pd = pytest.importorskip("pandas", reason="pandas is not installed")
+    dd = pytest.importorskip("dask.dataframe", reason="dask.dataframe needs pandas and pyarrow")
+    df = pd.DataFrame(table[:5_000])  # integer labels 0..3
+    ddf = dd.from_pandas(df, npartitions=3)
+    with dask.config.set(scheduler="threads"):
+        fitted = Normalizer().fit(ddf)
+        np.testing.assert_array_equal(fitted.transform(ddf).compute().to_numpy(), fitted.transform(df))
+        with pytest.raises(tn.ArgumentError, match="another order"):
+            fitted.transform(ddf[[3, 2, 1, 0]])
+        with pytest.raises(tn.ArgumentError, match="another order"):
+            fitted.transform(df[[3, 2, 1, 0]])  # the same check for the in-memory frame
+        with pytest.raises(tn.ArgumentError, match="more than once"):
+            Normalizer().fit(dd.from_pandas(df.set_axis(["a", "a", "b", "c"], axis=1), npartitions=2))
+
+
 def test_transform_is_lazy_and_frozen(table):
     """Building the graph computes nothing; refitting afterwards does not change it."""
     calls = []

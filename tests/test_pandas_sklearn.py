@@ -141,9 +141,15 @@ def test_clone_get_params_set_params_and_grid_search(frame):
     assert n.set_params(method="maxabs", feature_range=(0, 1), clip=False).is_fitted
     np.testing.assert_allclose(n.transform(frame).to_numpy(), frame / frame.abs().max(), rtol=1e-12)
     assert not n.set_params(method="standard").is_fitted
-    with pytest.raises(ValueError, match="does not use clip=True"):
-        n.set_params(clip=True)
+    with pytest.raises(ValueError, match="ddof must be a non-negative integer"):
+        n.set_params(ddof=-1, clip=True)  # each value is checked when it is set
     assert n.get_params()["method"] == "standard" and not n.clip  # an invalid call changed nothing
+    # the combination is checked by fit, as in scikit-learn (a grid sets one parameter at a time)
+    n.set_params(clip=True)
+    with pytest.raises(ValueError, match="does not use clip=True"):
+        n.fit(frame)
+    assert not n.is_fitted
+    n.set_params(clip=False)
     with pytest.raises(ValueError, match="unknown parameter"):
         n.set_params(copy=True)
     search = GridSearchCV(Pipeline([("scale", Normalizer()), ("model", LinearRegression())]),

@@ -21,7 +21,7 @@ import numpy as np
 
 from ._backend import Backend, device_of, get_backend
 from ._moments import chan_merge
-from .errors import ShapeError
+from .errors import ArgumentError, ArgumentTypeError, ShapeError
 
 _BLOCK_BYTES = 2 << 20  # rows per block are chosen so one block is about this big (measured best: 1-2 MiB)
 _PARALLEL_MIN_BYTES = 4 << 20  # below this, threads cost more than they save
@@ -254,8 +254,14 @@ class NumpyBackend(Backend):
             raise ShapeError(f"affine_apply: x {x.shape} needs one shift/scale/offset value per column")
         if out is None:
             out = np.empty(x.shape, dtype=x.dtype)
+        elif not isinstance(out, np.ndarray):
+            raise ArgumentTypeError(f"affine_apply: out= must be a NumPy array, got {type(out).__name__}")
         elif out.shape != x.shape:
             raise ShapeError(f"affine_apply: out has shape {out.shape}, x has {x.shape}")
+        elif not out.flags.writeable:
+            # refused here, before the kernels: numba would fail to type a write into it, which must not read
+            # as the kernel failing to compile (that switches the kernel off for the whole process)
+            raise ArgumentError("affine_apply: out is read-only (out.flags.writeable is False); pass a writable array")
         elif np.may_share_memory(x, out) and not _same_memory(x, out):
             x = x.copy()  # partial overlap: a block or thread would read rows another one already wrote
         if x.size <= _SMALL_APPLY and out.dtype == cdt:  # a batch: the block loop's own ops, without the loop

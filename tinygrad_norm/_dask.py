@@ -21,7 +21,7 @@ import numpy as np
 from . import _pandas
 from ._backend import backend_of
 from ._moments import chan_merge, check_table, column_summary
-from .errors import ShapeError
+from .errors import ArgumentTypeError, ShapeError
 
 # one block's summary per feature: a, b are (mean, M2) for kind "moments", (min, max) for "minmax";
 # bad counts NaN/inf values. A structured array keeps the reduction an ordinary (blocks, d) dask array.
@@ -33,9 +33,12 @@ def is_collection(x: Any) -> bool:
     return callable(getattr(type(x), "__dask_graph__", None))
 
 
-# attributes are looked up on the type: a Delayed object answers any attribute with another Delayed
+# attributes are looked up on the type: a Delayed object answers any attribute with another Delayed, and a
+# Bag has map_partitions but no ndim
 def _is_frame_like(x: Any) -> bool:
-    return hasattr(type(x), "map_partitions") and hasattr(type(x), "dtypes" if x.ndim == 2 else "to_frame")
+    kind = type(x)
+    return (hasattr(kind, "map_partitions") and hasattr(kind, "ndim")
+            and hasattr(kind, "dtypes" if x.ndim == 2 else "to_frame"))
 
 
 def _as_table(x: Any) -> Any:
@@ -48,29 +51,49 @@ def _is_array_like(x: Any) -> bool:
 
 
 def _kind_error(x: Any, what: str) -> TypeError:
-    return TypeError(f"{what}: a Dask input must be a Dask array or DataFrame/Series, got {type(x).__name__}; "
-                     "convert it first (e.g. dask.array.from_delayed)")
+    hint = {"Bag": "bag.to_dataframe() or dask.array.from_delayed on its partitions",
+            "Delayed": "dask.array.from_delayed(value, shape, dtype)"}.get(type(x).__name__, "dask.array.from_delayed")
+    return ArgumentTypeError(f"{what}: a Dask input must be a Dask array or DataFrame/Series, got "
+                             f"{type(x).__name__}; convert it first (e.g. {hint})")
 
 
-def as_array(x: Any, what: str) -> tuple[Any, list[str] | None]:
-    """(a 2-D Dask array whose blocks hold whole rows, feature names of a DataFrame's columns)."""
-    names = None
+def _whole_rows(x: Any, resize: bool) -> Any:
+    """``x`` rechunked so that each block holds whole rows (every feature). With known row chunks and
+    ``resize``, rows are regrouped to dask's default block size, so wide rows do not make huge blocks;
+    unknown row chunks (NaN: a boolean-mask selection, ``to_dask_array()`` without lengths) are kept as
+    they are, which rechunking columns alone allows."""
+    if x.numblocks[1] == 1:
+        return x
+    if resize and not any(np.isnan(c) for c in x.chunks[0]):
+        return x.rechunk({0: "auto", 1: -1})
+    return x.rechunk({1: -1})
+
+
+def as_array(x: Any, what: str) -> tuple[Any, list[Any] | None]:
+    """(a 2-D Dask array whose blocks hold whole rows, a DataFrame's column labels; None for an array)."""
+    labels = None
     if _is_frame_like(x):
         x = _as_table(x)
         _pandas.check_numeric(x.columns, x.dtypes, what)
-        names = _pandas.feature_names(x.columns)
+        labels = list(x.columns)
         dtype = _pandas.values_dtype(x.dtypes)
         if set(x.dtypes) != {dtype}:  # mixed or nullable columns: float64, a missing value becomes NaN
             x = x.astype(dtype)
         x = x.to_dask_array()
     elif not _is_array_like(x):
         raise _kind_error(x, what)
+    _check_not_sparse(x, what)
     check_table(x.dtype, x.shape, what)
-    if x.numblocks[1] > 1:
-        # blocks of whole rows: each block's summary covers every feature (row chunks resized to dask's
-        # default block size, so wide rows do not make huge blocks)
-        x = x.rechunk({0: "auto", 1: -1})
-    return x, names
+    # blocks of whole rows: each block's summary covers every feature
+    return _whole_rows(x, resize=True), labels
+
+
+def _check_not_sparse(x: Any, what: str) -> None:
+    """Blocks of scipy.sparse (or pydata sparse) matrices: refused by name, like in-memory sparse input."""
+    module = type(getattr(x, "_meta", None)).__module__ or ""
+    if module.startswith("scipy.sparse") or module.split(".")[0] == "sparse":
+        raise ArgumentTypeError(f"{what}: sparse blocks are not supported; densify them first "
+                                "(x.map_blocks(lambda b: b.toarray())), if they fit in memory")
 
 
 def _summarize_block(block: Any, axis: Any = None, keepdims: bool = True, kind: str = "moments") -> np.ndarray:
@@ -144,7 +167,7 @@ def apply_lazy(frozen: Any, x: Any, inverse: bool, what: str) -> Any:
     if _is_frame_like(x):
         table = _as_table(x)
         _pandas.check_numeric(table.columns, table.dtypes, what)
-        frozen._check_names(_pandas.feature_names(table.columns), what)
+        frozen._check_columns(list(table.columns), what)
         if len(table.columns) != frozen.n_features:
             raise ShapeError(f"{what}: input has {len(table.columns)} features, the normalizer was fitted on "
                              f"{frozen.n_features}")
@@ -153,12 +176,12 @@ def apply_lazy(frozen: Any, x: Any, inverse: bool, what: str) -> Any:
         return x.map_partitions(_apply_partition, frozen, inverse, what, dtype, meta=meta)
     if not _is_array_like(x):
         raise _kind_error(x, what)
+    _check_not_sparse(x, what)
     if x.dtype.kind not in "biuf" or x.ndim != 2:
         raise ShapeError(f"{what}: expected a 2-D numeric Dask array (rows, features), got shape "
                          f"{tuple(x.shape)} and dtype {x.dtype}")
     frozen._check_features(x, what)
-    if x.numblocks[1] > 1:
-        x = x.rechunk({1: -1})  # each block needs whole rows; output blocks keep the input's row chunks
+    x = _whole_rows(x, resize=False)  # each block needs whole rows; output blocks keep the input's row chunks
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
     import dask.array as da
 

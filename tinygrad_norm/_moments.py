@@ -45,8 +45,8 @@ def column_summary(backend: Any, x: Any, kind: str) -> tuple[int, np.ndarray, np
 
 
 def check_table(dtype: Any, shape: tuple, what: str) -> None:
-    """A table to fit or transform: numeric, 2-D (rows, features), at least one row. The one check the
-    in-memory and Dask inputs share."""
+    """A table to fit or transform: numeric, 2-D (rows, features), at least one row and one feature. The one
+    check the in-memory and Dask inputs share (a Dask array's unknown row count is NaN: not 0)."""
     if np.dtype(dtype).kind not in "biuf":
         raise DTypeError(f"{what}: input must be numeric, got dtype {dtype}; convert text columns first")
     if len(shape) != 2:
@@ -54,3 +54,5 @@ def check_table(dtype: Any, shape: tuple, what: str) -> None:
         raise ShapeError(f"{what}: expected a 2-D array (rows, features), got shape {tuple(shape)}{hint}")
     if shape[0] == 0:
         raise ArgumentError(f"{what}: input is empty (0 rows)")
+    if shape[1] == 0:  # no statistics to fit, nothing to apply them to
+        raise ArgumentError(f"{what}: input has no features (shape {tuple(shape)}); pass at least one column")

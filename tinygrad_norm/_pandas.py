@@ -7,11 +7,12 @@ pandas is never imported here unless the input already is a pandas object (it is
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from typing import Any
 
 import numpy as np
 
-from .errors import ArgumentError, DTypeError
+from .errors import ArgumentError, DTypeError, name_few
 
 
 def is_pandas(x: Any) -> bool:
@@ -20,22 +21,31 @@ def is_pandas(x: Any) -> bool:
     return pd is not None and isinstance(x, (pd.DataFrame, pd.Series))
 
 
-def feature_names(columns: Any) -> list[str] | None:
+def feature_names(labels: list[Any]) -> list[str] | None:
     """Column labels as feature names when they are all strings (scikit-learn's rule); otherwise None:
-    labels such as 0..n-1 from a DataFrame built on an array name nothing."""
-    labels = list(columns)
+    labels such as 0..n-1 from a DataFrame built on an array, or a MultiIndex's tuples, name nothing (they
+    are still checked at transform: see ``Normalizer._check_columns``)."""
     return labels if labels and all(isinstance(c, str) for c in labels) else None
 
 
+def check_unique(labels: list[Any], what: str) -> None:
+    """Repeated column labels are an error: which column would a statistic be for?"""
+    if len(set(labels)) != len(labels):
+        repeated = [c for c, k in Counter(labels).items() if k > 1]
+        raise ArgumentError(f"{what}: column label(s) {name_few(repeated)} appear more than once: each feature needs "
+                            "its own label (rename the columns, e.g. df.columns = [...], or select each one once)")
+
+
 def check_numeric(columns: Any, dtypes: Any, what: str) -> None:
-    """A TypeError naming every non-numeric column (bool columns count as numbers, as in arrays)."""
+    """A TypeError naming the non-numeric columns (bool columns count as numbers, as in arrays)."""
     from pandas.api import types
 
-    bad = [f"{c!r} ({dt})" for c, dt in zip(columns, dtypes)
+    bad = [(c, dt) for c, dt in zip(columns, dtypes)
            if not (types.is_bool_dtype(dt) or (types.is_numeric_dtype(dt) and not types.is_complex_dtype(dt)))]
     if bad:
-        raise DTypeError(f"{what}: column(s) {', '.join(bad)} are not numeric; select the numeric columns "
-                        "(df.select_dtypes('number')) or encode the others as numbers first")
+        shown = name_few(bad, show=lambda item: f"{item[0]!r} ({item[1]})")
+        raise DTypeError(f"{what}: column(s) {shown} are not numeric; select the numeric columns "
+                         "(df.select_dtypes('number')) or encode the others as numbers first")
     if len(columns) == 0:
         raise ArgumentError(f"{what}: the DataFrame has no columns")
 
@@ -58,8 +68,8 @@ def output_dtype(dtypes: Any) -> np.dtype:
     return dt if dt.kind == "f" else np.dtype(np.float32)
 
 
-def to_array(x: Any, what: str) -> tuple[np.ndarray, list[str] | None]:
-    """(values as a 2-D array, feature names from the columns) of a DataFrame, or of a Series as one feature."""
+def to_array(x: Any, what: str) -> tuple[np.ndarray, list[Any]]:
+    """(values as a 2-D array, the column labels) of a DataFrame, or of a Series as one feature."""
     pd = sys.modules["pandas"]
     frame = x.to_frame() if isinstance(x, pd.Series) else x
     check_numeric(frame.columns, frame.dtypes, what)
@@ -68,7 +78,7 @@ def to_array(x: Any, what: str) -> tuple[np.ndarray, list[str] | None]:
         values = frame.to_numpy(dtype=dtype, na_value=np.nan)
     else:
         values = frame.to_numpy(dtype=dtype)
-    return values, feature_names(frame.columns)
+    return values, list(frame.columns)
 
 
 def like(x: Any, values: Any) -> Any:

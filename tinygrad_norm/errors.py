@@ -12,6 +12,9 @@ as one line, and everything else with its traceback.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 
 class TinygradNormError(Exception):
     """Base of every error tinygrad_norm raises on purpose."""
@@ -67,6 +70,18 @@ class ArtifactError(TinygradNormError, RuntimeError):
 
 class MissingDependencyError(TinygradNormError, ImportError):
     """An optional dependency (an extra) is needed for this; the message says what to install."""
+
+
+def name_few(items: Sequence[Any], show: Callable[[Any], str] = repr, limit: int = 5, width: int = 60) -> str:
+    """The first ``limit`` of ``items`` and a count of the rest (``'a', 'b', 'c', 'd', 'e' and 19,995 more``):
+    what every message that names features, columns or options prints, so that a table of a million columns
+    gives a message of a few lines. Each item is shown with ``show``, cut to ``width`` characters."""
+    def cut(text: str) -> str:
+        return text if len(text) <= width else text[:width - 3] + "..."
+
+    n = len(items)
+    head = ", ".join(cut(show(items[i])) for i in range(min(n, limit)))
+    return head if n <= limit else f"{head} and {n - limit:,} more"
 
 
 __all__ = ["ArgumentError", "ArgumentTypeError", "ArtifactError", "AxisError", "CheckpointError", "DTypeError",

@@ -14,9 +14,11 @@ by block where the data lives (``_dask.py``); the class follows scikit-learn's t
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import warnings
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -24,7 +26,15 @@ import numpy as np
 from . import _dask, _pandas
 from ._backend import DEFAULT_DTYPE, Backend, backend_of, device_of, get_backend
 from ._moments import chan_merge, check_table, column_summary
-from .errors import ArgumentError, ArgumentTypeError, DTypeError, MissingDependencyError, NotFittedError, ShapeError
+from .errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    DTypeError,
+    MissingDependencyError,
+    NotFittedError,
+    ShapeError,
+    name_few,
+)
 from .function import Affine
 from .tensor import Tensor
 
@@ -32,6 +42,8 @@ METHODS = ("standard", "minmax", "maxabs")
 _STATS = {"standard": ("mean", "m2"), "minmax": ("min", "max"), "maxabs": ("min", "max")}
 _CONFIG_KEYS = ("method", "ddof", "with_mean", "with_std", "feature_range", "clip", "feature_names")
 _DERIVING_KEYS = frozenset(_CONFIG_KEYS) - {"feature_names"}  # the settings the applied statistics depend on
+# the options only some methods use, with their defaults: another method refuses them when not at the default
+_OPTION_DEFAULTS = {"ddof": 1, "with_mean": True, "with_std": True, "feature_range": (0.0, 1.0), "clip": False}
 
 
 class NormalizerWarning(UserWarning):
@@ -45,6 +57,12 @@ class _Input(NamedTuple):
     was_float: bool
 
 
+def _is_sparse(x: Any) -> bool:
+    """A scipy.sparse matrix/array or a pydata ``sparse`` array, by its type's module: imports neither."""
+    module = type(x).__module__ or ""
+    return module.startswith("scipy.sparse") or module.split(".")[0] == "sparse"
+
+
 def _as_2d(x: Any, what: str) -> _Input:
     """The input as a 2-D float array on its backend; clear errors for bad input."""
     if type(x) is np.ndarray and x.dtype.kind == "f":  # the common case, without the checks below
@@ -53,6 +71,9 @@ def _as_2d(x: Any, what: str) -> _Input:
     if isinstance(x, (str, bytes, dict, set)):
         raise ArgumentTypeError(f"{what}: expected a 2-D array or Tensor (rows, features), got a "
                                 f"{type(x).__name__}")
+    if _is_sparse(x):  # (NumPy would make it a 0-d object array: "dtype object" says nothing useful)
+        raise ArgumentTypeError(f"{what}: sparse input ({type(x).__module__}.{type(x).__name__}) is not "
+                                "supported; densify it first with X.toarray(), if it fits in memory")
     if isinstance(x, Tensor):
         arr, backend, is_tensor = x.data, x._backend, True
     elif device_of(x) != "cpu":
@@ -89,15 +110,31 @@ class Normalizer:
         ``clip=True`` clips values outside the training range to ``feature_range``.
         ``"maxabs"``: x / max|x|; ``clip=True`` clips to [-1, 1].
     An option the method does not use (``clip`` for standard, ``feature_range`` for standard or
-    maxabs, ``ddof``/``with_mean``/``with_std`` for minmax or maxabs) is an error, never ignored.
+    maxabs, ``ddof``/``with_mean``/``with_std`` for minmax or maxabs) set away from its default is an
+    error, never ignored: the constructor refuses it at once, while ``set_params`` (and assigning an
+    attribute) only checks each value, as scikit-learn does, and ``fit``, ``partial_fit``, ``transform``
+    and ``state_dict`` refuse the combination. So a grid search over ``method`` with ``ddof=0`` runs: the
+    standard candidates are scored, and GridSearchCV records the others' fit error (a FitFailedWarning,
+    score NaN with its default ``error_score``).
     A constant feature (zero spread, or a spread lost in the rounding of its own values) gets
     scale 1 (its output is the range's low end, 0 by default) and a NormalizerWarning; NaN or inf
     in fit data is a ValueError naming the features.
 
-    Inputs: NumPy/CuPy arrays, Tensors, iterables of chunks, pandas DataFrames (numeric columns; the
-    column names become ``feature_names``) and Series (one feature), Dask arrays and DataFrames (fitted
-    block by block on the workers, transformed lazily). ``set_output(transform="pandas")`` makes
-    ``transform`` return DataFrames.
+    Inputs: NumPy/CuPy arrays, Tensors, iterables of chunks, pandas DataFrames (numeric columns) and
+    Series (one feature), Dask arrays and DataFrames (fitted block by block on the workers, transformed
+    lazily). ``set_output(transform="pandas")`` makes ``transform`` return DataFrames. Sparse matrices are
+    refused (densify them with ``X.toarray()``).
+
+    A failed ``fit`` or ``partial_fit`` (bad data, or an iterable that raises part way) leaves the normalizer
+    exactly as it was before the call.
+
+    DataFrame columns: the column labels of the DataFrame given to ``fit`` are checked whenever a DataFrame
+    is transformed (or given to ``partial_fit``): the same columns in the same order, else an error naming
+    what is missing, extra, repeated or out of order. When all labels are strings they are the
+    ``feature_names`` (``feature_names_in_``, ``get_feature_names_out``), as in scikit-learn; other labels
+    (the integers of ``pd.DataFrame(array)``, a MultiIndex's tuples, a mix) name no features but are
+    recorded and checked the same way (``state_dict`` saves integer, string and tuple labels). A DataFrame
+    with a label twice is refused at fit. Arrays are applied by position, whatever the fit data was.
 
     scikit-learn: usable as a transformer (``fit(X, y=None)``, ``n_features_in_``, ``feature_names_in_``,
     ``get_feature_names_out``, ``get_params``/``set_params``, ``clone``, Pipelines). The deliberate
@@ -111,10 +148,21 @@ class Normalizer:
     # an older version (e.g. inside a joblib-saved Pipeline) still loads and works
     _spreads_of: tuple | None = None  # (m2, count, ddof, (var, std)) computed from them
     _careful_for: dict | None = None  # _careful's answers for the current _derived statistics
+    _columns: list | None = None  # the non-string column labels of the fitted DataFrame (None: strings or none)
 
     def __init__(self, method: str = "standard", *, ddof: int = 1, with_mean: bool = True, with_std: bool = True,
                  feature_range: tuple[float, float] = (0.0, 1.0), clip: bool = False,
                  feature_names: Sequence[str] | None = None) -> None:
+        self._configure({"method": method, "ddof": ddof, "with_mean": with_mean, "with_std": with_std,
+                         "feature_range": feature_range, "clip": clip, "feature_names": feature_names})
+        # written out, Normalizer("standard", clip=True) is a mistake best shown at once; set_params (a grid
+        # search setting one parameter at a time) leaves the combination to fit
+        self._check_config("")
+        self.reset()
+
+    def _configure(self, params: dict[str, Any]) -> None:
+        """Validate each argument on its own and store it (the combination is ``_check_config``'s)."""
+        method, ddof, feature_range = params["method"], params["ddof"], params["feature_range"]
         if method not in METHODS:
             raise ArgumentError(f"unknown normalization method {method!r}; choose one of {', '.join(METHODS)}")
         if isinstance(ddof, bool) or not isinstance(ddof, (int, np.integer)) or ddof < 0:
@@ -125,28 +173,38 @@ class Normalizer:
             raise ArgumentError(f"feature_range must be two numbers (low, high), got {feature_range!r}") from None
         if not (np.isfinite(low) and np.isfinite(high) and low < high):
             raise ArgumentError(f"feature_range must be finite (low, high) with low < high, got {feature_range!r}")
+        names = params["feature_names"]
+        if names is not None:
+            names = [str(n) for n in names]
+            if len(set(names)) != len(names):
+                repeated = [n for n, k in Counter(names).items() if k > 1]
+                raise ArgumentError(f"feature_names: {name_few(repeated)} appear(s) more than once; each feature "
+                                    "needs its own name")
+        # (the instance dict directly: __setattr__ would send these settings back to set_params)
+        self.__dict__.update(method=method, ddof=int(ddof), with_mean=bool(params["with_mean"]),
+                             with_std=bool(params["with_std"]), feature_range=(low, high), clip=bool(params["clip"]),
+                             feature_names=names,
+                             # the arguments exactly as given: scikit-learn's clone() checks get_params() returns
+                             # these objects
+                             _params=dict(params))
+
+    def _check_config(self, what: str) -> None:
+        """An option the method does not use, set away from its default, is an error (never ignored)."""
         unused = []
-        if method != "standard":
-            unused += [f"{k}={v!r}" for k, v, default in (("ddof", ddof, 1), ("with_mean", with_mean, True),
-                                                          ("with_std", with_std, True)) if v != default]
-        if method != "minmax" and (low, high) != (0.0, 1.0):
-            unused.append(f"feature_range={feature_range!r}")
-        if method == "standard" and clip:
+        if self.method != "standard":
+            unused += [f"{k}={getattr(self, k)!r}" for k in ("ddof", "with_mean", "with_std")
+                       if getattr(self, k) != _OPTION_DEFAULTS[k]]
+        if self.method != "minmax" and self.feature_range != _OPTION_DEFAULTS["feature_range"]:
+            unused.append(f"feature_range={self._params['feature_range']!r}")
+        if self.method == "standard" and self.clip:
             unused.append("clip=True (standardized values have no bounds to clip to; use minmax or maxabs)")
         if unused:
-            raise ArgumentError(f"Normalizer({method!r}) does not use {', '.join(unused)}: remove the option or "
-                             "choose the method that uses it")
-        self.method = method
-        self.ddof = int(ddof)
-        self.with_mean = bool(with_mean)
-        self.with_std = bool(with_std)
-        self.feature_range = (low, high)
-        self.clip = bool(clip)
-        self.feature_names = [str(n) for n in feature_names] if feature_names is not None else None
-        # the arguments exactly as given: scikit-learn's clone() checks get_params() returns these objects
-        self._params = {"method": method, "ddof": ddof, "with_mean": with_mean, "with_std": with_std,
-                        "feature_range": feature_range, "clip": clip, "feature_names": feature_names}
-        self.reset()
+            where = f"{what}: " if what else ""
+            defaults = ", ".join(f"{k}={v!r}" for k, v in _OPTION_DEFAULTS.items()
+                                 if any(u.startswith(f"{k}=") for u in unused))
+            shown = name_few(unused, show=str, width=100)
+            raise ArgumentError(f"{where}Normalizer({self.method!r}) does not use {shown}: remove the option (its "
+                                f"default: {defaults}) or choose the method that uses it")
 
     # ---- fitting ------------------------------------------------------------------
     def reset(self) -> Normalizer:
@@ -156,6 +214,7 @@ class Normalizer:
         self._derived = None
         self._prescale: tuple | None = None
         self._spreads_of = None
+        self._columns = None
         return self
 
     @property
@@ -165,8 +224,16 @@ class Normalizer:
     def fit(self, data: Any, y: Any = None) -> Normalizer:
         """Fit on an array/Tensor, a pandas or Dask DataFrame/array, or on an iterable of chunks (e.g. a
         data loader; a chunk that is a tuple contributes its first item, the features). ``y`` is not
-        used: it is there so the normalizer can be a step of a scikit-learn Pipeline."""
-        self.reset()
+        used: it is there so the normalizer can be a step of a scikit-learn Pipeline. On any error
+        (including one raised by the iterable itself) the normalizer is left as it was before the call:
+        its earlier statistics, if it had some."""
+        self._check_config("fit")
+        with self._unchanged_on_error():
+            self.reset()
+            self._fit(data)
+        return self
+
+    def _fit(self, data: Any) -> None:
         if isinstance(data, (str, bytes, dict, set)):
             raise ArgumentTypeError(f"fit() takes an array, a Tensor or an iterable of chunks, got a "
                                     f"{type(data).__name__}")
@@ -174,39 +241,58 @@ class Normalizer:
         names = self._params["feature_names"]
         self.feature_names = [str(n) for n in names] if names is not None else None
         if (isinstance(data, (np.ndarray, Tensor, list)) or device_of(data) != "cpu" or hasattr(data, "__array__")
-                or _pandas.is_pandas(data) or _dask.is_collection(data)):
-            return self.partial_fit(data)
+                or _pandas.is_pandas(data) or _dask.is_collection(data) or _is_sparse(data)):
+            self._partial_fit(data)
+            return
         if not isinstance(data, Iterable):
             raise ArgumentTypeError(f"fit() takes an array, a Tensor or an iterable of chunks, got "
                                     f"{type(data).__name__}")
         for chunk in data:
-            self.partial_fit(chunk[0] if isinstance(chunk, tuple) else chunk)
+            self._partial_fit(chunk[0] if isinstance(chunk, tuple) else chunk)
         if not self.is_fitted:
             raise ArgumentError("fit(): the iterable gave no chunks")
-        return self
 
     def partial_fit(self, chunk: Any, y: Any = None) -> Normalizer:
         """Update the statistics with one more chunk of rows (any number of chunks, any sizes, in memory
-        or Dask, mixed freely). ``y`` is not used (scikit-learn's signature)."""
+        or Dask, mixed freely). ``y`` is not used (scikit-learn's signature). A chunk that fails (NaN,
+        another number of features, other columns) changes nothing."""
+        self._check_config("partial_fit")
+        with self._unchanged_on_error():
+            self._partial_fit(chunk)
+        return self
+
+    @contextlib.contextmanager
+    def _unchanged_on_error(self) -> Iterator[None]:
+        """On any exception (KeyboardInterrupt too) in the block, put back the state from before it: every
+        statistic is replaced, never updated in place, so a shallow copy of the instance dict is enough."""
+        before = dict(self.__dict__)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _partial_fit(self, chunk: Any) -> None:
         kind = "moments" if self.method == "standard" else "minmax"
-        names = None
+        labels = None
         if _dask.is_collection(chunk):
-            x, names = _dask.as_array(chunk, "partial_fit")
-            self._check_chunk(x.shape[1], names)
+            x, labels = _dask.as_array(chunk, "partial_fit")
+            self._check_chunk(x.shape[1], labels)
             n, a, b, bad = _dask.summarize(x, kind)
             if n == 0:
                 raise ArgumentError("partial_fit: input is empty (0 rows)")
             if not (np.isfinite(a).all() and np.isfinite(b).all()):
-                self._raise_nonfinite(bad, names, a, b)
+                self._raise_nonfinite(bad, labels, a, b)
         else:
             if _pandas.is_pandas(chunk):
-                chunk, names = _pandas.to_array(chunk, "partial_fit")
+                chunk, labels = _pandas.to_array(chunk, "partial_fit")
             x, backend, _, _ = _as_2d(chunk, "partial_fit")
-            self._check_chunk(x.shape[1], names)
+            self._check_chunk(x.shape[1], labels)
             n, a, b, bad = column_summary(backend, x, kind)
             if bad is not None:
                 magnitude = backend.to_numpy(backend.xp.max(backend.xp.abs(x), axis=0)) if not bad.any() else None
-                self._raise_nonfinite(bad, names, a, b, magnitude)
+                self._raise_nonfinite(bad, labels, a, b, magnitude)
         if kind == "moments":
             self.count, self._mean, self._m2 = chan_merge((self.count, self._mean, self._m2), (n, a, b))
         else:
@@ -214,43 +300,63 @@ class Normalizer:
             self._max = b if self._max is None else np.maximum(self._max, b)
             self.count += n
         self.n_features = x.shape[1]
-        if names is not None:
-            self.feature_names = names
+        if labels is not None:  # (checked against the earlier chunks' by _check_chunk)
+            if _pandas.feature_names(labels) is not None:
+                self.feature_names = labels
+            else:
+                self._columns = labels
         self._derived = None
-        return self
 
-    def _check_chunk(self, d: int, names: list[str] | None) -> None:
+    def _check_chunk(self, d: int, labels: list[Any] | None) -> None:
         if self.n_features is not None and d != self.n_features:
             raise ShapeError(f"partial_fit: chunk has {d} features, earlier chunks had {self.n_features}")
         if self.feature_names is not None and len(self.feature_names) != d:
             raise ShapeError(f"partial_fit: {len(self.feature_names)} feature names for {d} features")
-        self._check_names(names, "partial_fit")
+        if labels is not None:
+            _pandas.check_unique(labels, "partial_fit")
+            # the first non-string labels are learned (with feature_names given, pd.DataFrame(array) can still be
+            # fitted); from then on, and for names, a chunk's columns must be the known ones
+            if self._columns is not None or _pandas.feature_names(labels) is not None:
+                self._check_columns(labels, "partial_fit")
 
-    def _check_names(self, names: list[str] | None, what: str) -> None:
-        """A DataFrame's columns must be the known feature names, in order (None: no names to check)."""
-        if names is None or self.feature_names is None or names == self.feature_names:
+    def _check_columns(self, labels: list[Any], what: str) -> None:
+        """A DataFrame's column labels must be, in order, those of the DataFrame the normalizer was fitted on
+        (any labels: strings, the integers of ``pd.DataFrame(array)``, tuples) or its feature names. Nothing
+        to check when it has neither (fitted on arrays, no feature_names): columns then apply by position."""
+        columns, names = self._columns, self.feature_names
+        if (columns is None and names is None) or labels == names or labels == columns:
             return
-        raise ArgumentError(f"{what}: the DataFrame's columns {names} are not the feature names {self.feature_names} "
-                         "(the same names in the same order); select them with df[normalizer.feature_names]")
+        if names is not None and (columns is None or _pandas.feature_names(labels) is not None):
+            expected, kind, hint = names, "feature names", "select them with df[norm.feature_names]"
+        else:
+            expected, kind = columns, "columns the normalizer was fitted on"
+            shown = repr(list(expected))
+            hint = (f"select them with df[{shown}]" if len(shown) <= 200 else
+                    "select them in that order (the columns of the DataFrame given to fit)")
+        raise ArgumentError(f"{what}: the DataFrame's columns [{name_few(labels)}] are not the {kind} "
+                            f"[{name_few(expected)}] ({_difference(labels, expected)}); {hint}")
 
-    def _name(self, j: int, names: list[str] | None = None) -> str:
-        names = names or self.feature_names
-        return repr(names[j]) if names else f"{j}"
+    def _name(self, j: int, names: list[Any] | None = None) -> str:
+        names = names or self.feature_names or self._columns
+        if not names:
+            return f"{j}"
+        text = repr(names[j])
+        return text if len(text) <= 60 else text[:57] + "..."
 
-    def _raise_nonfinite(self, bad: np.ndarray, names: list[str] | None, a: np.ndarray, b: np.ndarray,
+    def _raise_nonfinite(self, bad: np.ndarray, names: list[Any] | None, a: np.ndarray, b: np.ndarray,
                          magnitude: np.ndarray | None = None) -> None:
         """The statistics are not finite: name the features with NaN/inf values (``bad`` counts them;
-        ``names``: the chunk's columns, when it has them), or, for finite data, the features whose
+        ``names``: the chunk's column labels, when it has them), or, for finite data, the features whose
         statistics overflow float64 (``magnitude``: each column's max |x|, when known)."""
         if not bad.any():
-            over = [j for j in range(len(a)) if not (np.isfinite(a[j]) and np.isfinite(b[j]))]
-            shown = ", ".join(self._name(j, names) + (f" (|x| up to {float(magnitude[j]):.3g})"
-                                                      if magnitude is not None else "") for j in over)
+            over = np.flatnonzero(~(np.isfinite(a) & np.isfinite(b)))
+            shown = name_few(over, width=120, show=lambda j: self._name(j, names) + (
+                f" (|x| up to {float(magnitude[j]):.3g})" if magnitude is not None else ""))
             raise ArgumentError(f"feature(s) {shown}: values this large overflow float64 statistics (their squared "
                                 "deviations exceed 1.8e308); rescale them first, e.g. divide by a power of 10")
-        cols = ", ".join(f"feature {self._name(j, names)}: {int(bad[j])}" for j in np.flatnonzero(bad))
-        raise ArgumentError(f"fit data contains {int(bad.sum())} NaN/inf value(s) ({cols}); "
-                         "drop or impute them before fitting")
+        cols = name_few(np.flatnonzero(bad), width=120, show=lambda j: f"feature {self._name(j, names)}: {int(bad[j])}")
+        raise ArgumentError(f"fit data contains {int(bad.sum()):,} NaN/inf value(s) ({cols}); "
+                            "drop or impute them before fitting")
 
     # ---- fitted statistics ----------------------------------------------------------
     def _require_fitted(self, what: str) -> None:
@@ -345,11 +451,12 @@ class Normalizer:
         self._require_fitted("transform")
         if self._derived is not None:
             return self._derived
+        self._check_config("transform")  # a setting changed since the fit (set_params) to one the method does not use
         d = self.n_features
         with np.errstate(over="ignore"):  # spreads near float64's limit: the careful path's prescale handles them
             shift, spread, offset, constant, what = self._spread(d)
         if constant.any():
-            names = ", ".join(self._name(j) for j in np.flatnonzero(constant))
+            names = name_few(np.flatnonzero(constant), show=self._name)
             warnings.warn(f"{self.method} normalizer: feature(s) {names} are constant ({what}) in the fit data; "
                           "their scale is set to 1 (they carry no information: consider dropping them)",
                           NormalizerWarning, stacklevel=3)
@@ -447,13 +554,15 @@ class Normalizer:
         if _dask.is_collection(x):
             if out is not None:
                 raise ArgumentTypeError(f"{what}: out= is for in-memory arrays; a Dask input gives a lazy Dask result")
+            self._check_config(what)
             frozen = type(self).from_state_dict(self.state_dict())
+            frozen._columns = self._columns  # (labels state_dict cannot save are still checked)
             frozen._affine()  # a constant-feature warning is raised here, not on the workers
             return _dask.apply_lazy(frozen, x, inverse, what)
         to_pandas = self._output == "pandas" and not inverse  # set_output covers transform, as in scikit-learn
         if _pandas.is_pandas(x):
-            values, names = _pandas.to_array(x, what)
-            self._check_names(names, what)
+            values, labels = _pandas.to_array(x, what)
+            self._check_columns(labels, what)
             res = self._apply_array(values, out, inverse, what)
             return _pandas.like(x, res) if to_pandas else res
         res = self._apply_array(x, out, inverse, what)
@@ -476,8 +585,8 @@ class Normalizer:
             res = Affine.apply(src, shift=shift, scale=scale, offset=offset, clip=clip, inverse=inverse)
             return res.astype(DEFAULT_DTYPE) if from_int else res
         want = DEFAULT_DTYPE if from_int else arr.dtype
-        if out is not None and (out.shape != arr.shape or out.dtype != want):
-            raise ShapeError(f"{what}: out has shape {out.shape} / dtype {out.dtype}, needs {arr.shape} / {want}")
+        if out is not None:
+            _check_out(out, arr, want, backend, what)
         # (an out= overlapping x is the backend's to handle: its apply reads x before writing over it)
         if from_int or self._careful(want):
             return self._apply_careful(arr, backend, out, inverse, clip, want)
@@ -508,7 +617,7 @@ class Normalizer:
         finite_in = xp.isfinite(arr)
         broken = backend.to_numpy(xp.any(~xp.isfinite(cast) & finite_in, axis=0))
         if broken.any():
-            names = ", ".join(self._name(j) for j in np.flatnonzero(broken))
+            names = name_few(np.flatnonzero(broken), show=self._name)
             raise ArgumentError(f"{'inverse_transform' if inverse else 'transform'}: the result for feature(s) "
                                 f"{names} does not fit in {want} (it overflows); pass float64 data")
         if out is None:
@@ -530,20 +639,26 @@ class Normalizer:
         return dict(self._params)
 
     def set_params(self, **params: Any) -> Normalizer:
-        """Change constructor arguments, validated as in the constructor (an invalid combination raises and
-        changes nothing). Fitted statistics are kept when the new method uses the same ones (standard's
-        mean/M2; minmax's and maxabs' min/max) and dropped otherwise (fit again)."""
-        unknown = sorted(set(params) - set(_CONFIG_KEYS))
+        """Change constructor arguments, each validated as in the constructor (an invalid value raises and
+        changes nothing). As in scikit-learn, the combination is checked by ``fit`` (and ``transform``), not
+        here: a grid search sets one parameter at a time, so ``set_params(method="minmax")`` on a
+        ``Normalizer(ddof=0)`` is stored, and fitting it raises (ddof is unused by minmax). Fitted statistics
+        are kept when the new method uses the same ones (standard's mean/M2; minmax's and maxabs' min/max) and
+        dropped otherwise (fit again)."""
+        unknown = sorted(map(str, set(params) - set(_CONFIG_KEYS)))
         if unknown:
-            raise ArgumentError(f"set_params: unknown parameter(s) {unknown}; Normalizer's are "
+            raise ArgumentError(f"set_params: unknown parameter(s) {name_few(unknown)}; Normalizer's are "
                                 f"{', '.join(_CONFIG_KEYS)}")
-        new = type(self)(**{**self._params, **params})
+        new = object.__new__(type(self))
+        new._configure({**self._params, **params})
+        new.reset()
         if self.is_fitted and _STATS[new.method] == _STATS[self.method]:
             names = new.feature_names if "feature_names" in params else self.feature_names
             if names is not None and len(names) != self.n_features:
                 raise ShapeError(f"set_params: {len(names)} feature names for the {self.n_features} fitted features")
             new.count, new.n_features, new.feature_names = self.count, self.n_features, names
             new._mean, new._m2, new._min, new._max = self._mean, self._m2, self._min, self._max
+            new._columns = self._columns
         if hasattr(self, "_sklearn_output_config"):
             new._sklearn_output_config = self._sklearn_output_config
         self.__dict__.update(new.__dict__)
@@ -600,8 +715,9 @@ class Normalizer:
         else:
             names = [str(n) for n in input_features]
             if len(names) != self.n_features or (self.feature_names is not None and names != self.feature_names):
-                raise ArgumentError(f"get_feature_names_out: input_features {names} are not the {self.n_features} "
-                                 f"fitted features {self.feature_names or ''}")
+                fitted = f" [{name_few(self.feature_names)}]" if self.feature_names is not None else ""
+                raise ArgumentError(f"get_feature_names_out: input_features [{name_few(names)}] are not the "
+                                    f"{self.n_features} fitted features{fitted}")
         return np.array(names, dtype=object)
 
     # ---- state -----------------------------------------------------------------
@@ -613,9 +729,13 @@ class Normalizer:
         """Everything the fitted transform depends on: the config, the row count and the float64
         statistics ((mean, m2) for standard, (min, max) otherwise). ``from_state_dict`` rebuilds it exactly."""
         self._require_fitted("state_dict")
+        self._check_config("state_dict")  # (a state from_state_dict would refuse is never written)
         state: dict[str, Any] = {"config": self.config(), "count": int(self.count), "n_features": int(self.n_features)}
         for key in _STATS[self.method]:
             state[key] = np.array(getattr(self, f"_{key}"), dtype=np.float64)
+        columns = _savable_labels(self._columns)
+        if columns is not None:  # non-string column labels, still checked after a reload
+            state["columns"] = columns
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> Normalizer:
@@ -633,7 +753,8 @@ class Normalizer:
         cfg = dict(state["config"])
         unknown = set(cfg) - set(_CONFIG_KEYS)
         if unknown or "method" not in cfg:
-            raise ArgumentError(f"normalizer config has unknown keys {sorted(unknown)} or no method")
+            raise ArgumentError(f"normalizer config has unknown keys [{name_few(sorted(map(str, unknown)))}] or no "
+                                "method")
         if cfg.get("feature_names") is not None and (not isinstance(cfg["feature_names"], list) or not all(
                 isinstance(n, str) for n in cfg["feature_names"])):
             raise ArgumentError("normalizer config: feature_names must be a list of strings")
@@ -668,6 +789,7 @@ class Normalizer:
                 or ("min" in arrays and (arrays["min"] > arrays["max"]).any()):
             raise ArgumentError("normalizer state: the statistics are not finite or not consistent "
                                 "(m2 < 0 or min > max)")
+        norm._columns = _loaded_labels(state.get("columns"), d)
         norm.count = int(count)
         norm.n_features = d
         for key, value in arrays.items():
@@ -693,6 +815,83 @@ class Normalizer:
         return "\n".join(lines)
 
 
+def _difference(got: list[Any], expected: list[Any]) -> str:
+    """How a DataFrame's column labels differ from the fitted ones: what is missing, extra, repeated, or,
+    for the same labels, the first one out of place."""
+    have, want = set(got), set(expected)
+    parts = []
+    missing = [c for c in expected if c not in have]
+    extra = list(dict.fromkeys(c for c in got if c not in want))
+    repeated = [c for c, k in Counter(got).items() if k > 1]
+    if missing:
+        parts.append(f"missing {name_few(missing)}")
+    if extra:
+        parts.append(f"not fitted: {name_few(extra)}")
+    if repeated:
+        parts.append(f"repeated: {name_few(repeated)}")
+    if not parts:
+        i = next((i for i, (g, e) in enumerate(zip(got, expected)) if g != e), 0)
+        parts.append(f"the same columns in another order: column {i} is {name_few([got[i]])}, the fit had "
+                     f"{name_few([expected[i]])}")
+    return "; ".join(parts)
+
+
+def _savable_label(label: Any) -> bool:
+    return isinstance(label, (str, int, np.integer)) and not isinstance(label, bool)
+
+
+def _savable_labels(labels: list[Any] | None) -> list[Any] | None:
+    """Non-string column labels as a state_dict entry (ints, strings, and tuples of them, as lists: what a
+    checkpoint holds), or None when there are none or some label is of another kind (then they are checked
+    in this process and its pickles only)."""
+    if labels is None:
+        return None
+    out = []
+    for label in labels:
+        if _savable_label(label):
+            out.append(label.item() if isinstance(label, np.integer) else label)
+        elif isinstance(label, tuple) and all(_savable_label(v) for v in label):
+            out.append([v.item() if isinstance(v, np.integer) else v for v in label])
+        else:
+            return None
+    return out
+
+
+def _loaded_labels(value: Any, d: int) -> list[Any] | None:
+    """A state_dict's ``columns`` entry back as labels (lists become the tuples they were), validated."""
+    if value is None:
+        return None
+    ok = isinstance(value, list) and len(value) == d and all(
+        _savable_label(v) or (isinstance(v, list) and all(_savable_label(e) for e in v)) for v in value)
+    if not ok:
+        raise ArgumentError(f"normalizer state: columns must be a list of {d} column labels (integers, strings "
+                            "or lists of them)")
+    labels = [tuple(v) if isinstance(v, list) else v for v in value]
+    _pandas.check_unique(labels, "normalizer state: columns")
+    return labels
+
+
+def _check_out(out: Any, arr: Any, want: np.dtype | None, backend: Backend, what: str) -> None:
+    """An ``out=`` the apply can write into: an array of the input's backend, writable, of the input's shape
+    and of dtype ``want`` (None: any float dtype). Checked before any kernel runs, so a bad argument is this
+    error, never a kernel's (and never mistaken for a kernel that cannot compile). Non-contiguous arrays are
+    fine (the kernels take strides)."""
+    if (type(out) is np.ndarray and type(arr) is np.ndarray and want is not None and out.shape == arr.shape
+            and out.dtype == want and out.flags.writeable):
+        return  # the common case (a batch into a reused buffer), in one cheap test
+    kind = backend.xp.ndarray
+    if not isinstance(out, kind):
+        hint = " (to get a Tensor, transform a Tensor, without out=)" if isinstance(out, Tensor) else ""
+        raise ArgumentTypeError(f"{what}: out= must be a {kind.__module__.split('.')[0]}.ndarray to write the result "
+                                f"into, got {type(out).__name__}{hint}; e.g. out=np.empty_like(x), or leave it out")
+    if out.shape != arr.shape:
+        raise ShapeError(f"{what}: out has shape {out.shape}, needs the input's {arr.shape}")
+    if (want is not None and out.dtype != want) or out.dtype.kind != "f":
+        raise DTypeError(f"{what}: out has dtype {out.dtype}, needs {want or 'a float dtype'}")
+    if not getattr(out.flags, "writeable", True):  # (CuPy arrays have no such flag: always writable)
+        raise ArgumentError(f"{what}: out is read-only (out.flags.writeable is False); pass a writable array")
+
+
 def standardize(x: Any, mean: Any, std: Any, out: Any = None) -> Any:
     """Fused ``(x - mean) / std`` per column, in one read and one write of ``x``.
 
@@ -711,6 +910,8 @@ def standardize(x: Any, mean: Any, std: Any, out: Any = None) -> Any:
             raise ArgumentTypeError("standardize: out= is for arrays; a Tensor input gives a new Tensor")
         src = x if x.dtype.kind == "f" else Tensor._make(arr, backend)
         return Affine.apply(src, shift=shift, scale=scale, offset=None)
+    if out is not None:
+        _check_out(out, arr, None, backend, "standardize")
     return backend.affine_apply(arr, shift, scale, None, out=out)
 
 
