@@ -5,11 +5,24 @@
 in this order:
 
 1. ``source``, a path to the converted CSV (with a header row), to StatLib's raw
-   ``cal_housing.data``, or to the archive ``cal_housing.tgz`` that holds it (the kind is
-   recognised from the content, not the name);
+   ``cal_housing.data``, or to the archive ``cal_housing.tgz`` that holds it;
 2. the file named by the ``TINYGRAD_NORM_DATA`` environment variable (the same kinds);
 3. the copy shipped with the package (``cal_housing.data.xz``: StatLib's file byte for byte,
    checked against its sha256 on every load). No network is ever used.
+
+The kind of a file is recognised from its content, not its name: gzip, xz or bzip2 compression
+from the magic bytes (any of the kinds may be compressed, e.g. ``cal_housing.data.xz``), a tar
+archive from its header, StatLib's raw format from a first line of numbers (no header), else a CSV
+with a header row. Lines may end in ``\n``, ``\r\n`` or ``\r``. ``read_table`` reads the same
+files and also CSVs with any columns (``tinygrad-norm diagnose``).
+
+Integrity and limits (``_files``, ``_statlib``): compressed data is read to its end so the
+format's checks (gzip's CRC-32 and length, xz's and bzip2's checks, tar header checksums) run; a
+file that claims to be StatLib's (an archive member named ``CaliforniaHousing/cal_housing.data``,
+or a raw file of StatLib's size or row count) must match StatLib's sha256; files over
+``MAX_FILE_BYTES`` (2 GiB) are refused before reading, and compressed files may expand to at most
+``MAX_EXPANDED_BYTES`` (64 MiB). Errors are ``DataError``s that name the file, line and column and
+quote at most a few dozen characters of the input.
 
 Data: R. Kelley Pace and Ronald Barry, "Sparse Spatial Autoregressions", Statistics and
 Probability Letters 33 (1997) 291-297; via StatLib (Carnegie Mellon). See ``README.md`` here.
@@ -17,37 +30,44 @@ Probability Letters 33 (1997) 291-297; via StatLib (Carnegie Mellon). See ``READ
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
-import lzma
 import os
-import re
-import tarfile
-import warnings
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..errors import DataError
 from ..serialization import atomic_write
+from ._files import (
+    ARCHIVE_MEMBER,
+    MAX_EXPANDED_BYTES,
+    MAX_FILE_BYTES,
+    STATLIB_SIZE,
+    Content,
+    read_content,
+    size_text,
+    too_large,
+)
+from ._statlib import STATLIB_COLUMNS, STATLIB_ROWS, STATLIB_SHA256, convert_statlib, is_statlib, statlib_rows
+from ._text import decode, echo, first_line_is_numbers, label, parse_rows, some, split_lines
 
 FEATURES = ["MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude", "Longitude"]
 TARGET = "MedHouseVal"
 COLUMNS = FEATURES + [TARGET]
-STATLIB_COLUMNS = ["longitude", "latitude", "housingMedianAge", "totalRooms", "totalBedrooms", "population",
-                   "households", "medianIncome", "medianHouseValue"]
 
 ENV_DATA = "TINYGRAD_NORM_DATA"
 EMBEDDED = "cal_housing.data.xz"
-STATLIB_SHA256 = "d3d8a1a722ae78f91134862727d27a70b1415e7d512a89140406248687f4b902"  # of cal_housing.data
-ARCHIVE_MEMBER = "CaliforniaHousing/cal_housing.data"
 EMBEDDED_SOURCE = "the copy of StatLib's cal_housing.data shipped with tinygrad_norm"
-
-_ECHO = 40  # characters of a bad cell or line quoted back in an error
-_NUMBER = re.compile(r"\s*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)\s*",
-                     re.IGNORECASE)
+_T = TypeVar("_T")
+_MEMORY_FACTOR = 6  # about how many times its size a file takes in memory while parsed (measured: 5.5x for
+# a CSV, 4x for StatLib's format)
 
 
 @dataclass(frozen=True)
@@ -72,91 +92,82 @@ class Table:
         return self.data[:, -1]
 
 
-def _echo(text: str) -> str:
-    text = text.strip()
-    return repr(text if len(text) <= _ECHO else text[:_ECHO] + "...")
-
-
-# ---- text decoding and CSV ------------------------------------------------------------------------------
-def _decode(blob: bytes, where: str) -> str:
-    try:
-        return blob.decode("utf-8-sig")  # a leading byte-order mark is not part of the header
-    except UnicodeDecodeError as e:
-        line = blob.count(b"\n", 0, e.start) + 1
-        raise DataError(f"{where}: line {line} is not UTF-8 text (byte {blob[e.start]:#04x}); "
-                        "save the file as UTF-8 (or plain ASCII) CSV") from None
-
-
-def _lines(text: str) -> list[str]:
-    """Lines split at newlines only (str.splitlines also splits at form feeds and other separators, which
-    would shift every line number after them)."""
-    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
-
-
-def _locate_bad_cell(rows: list[tuple[int, str]], names: list[str], where: str) -> str:
-    """Slow path, only after the fast parser failed: name the first bad line and column."""
-    for lineno, line in rows:
-        cells = line.split(",")
-        if len(cells) != len(names):
-            return f"{where}: line {lineno} has {len(cells)} values, the header has {len(names)}"
-        for j, cell in enumerate(cells):
-            if not _NUMBER.fullmatch(cell):
-                hint = " ('#' is not a comment marker in data rows)" if "#" in cell else ""
-                return f"{where}: line {lineno}, column {j + 1} ({names[j]}): {_echo(cell)} is not a number{hint}"
-    return f"{where}: a value could not be parsed"
-
-
-def _parse_rows(lines: list[str], first_line: int, names: list[str], where: str) -> tuple[np.ndarray, list[int]]:
-    """Rows of comma-separated numbers (blank and whitespace-only lines skipped) -> (float64 (rows,
-    len(names)), each row's line number in the file)."""
-    rows = [(first_line + i, line) for i, line in enumerate(lines) if line.strip()]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
-            data = np.loadtxt([line for _, line in rows], delimiter=",", dtype=np.float64, ndmin=2, comments=None)
-    except ValueError:
-        raise DataError(_locate_bad_cell(rows, names, where)) from None
-    if data.shape[0] == 0:
-        raise DataError(f"{where}: no data rows")
-    if data.shape[1] != len(names):
-        raise DataError(_locate_bad_cell(rows, names, where))
-    linenos = [n for n, _ in rows]
-    if not np.isfinite(data).all():
-        r, c = np.argwhere(~np.isfinite(data))[0]
-        raise DataError(f"{where}: line {linenos[r]}, column {c + 1} ({names[c]}) is {data[r, c]}; "
-                        "the data must be finite numbers")
-    return data, linenos
-
-
-def read_csv(path: str | os.PathLike, columns: list[str] | None = None) -> tuple[list[str], np.ndarray]:
-    """Read a numeric CSV with a header row; returns (column names, float64 array).
-
-    With ``columns``, the file must have exactly those columns (in any order) and the result is
-    reordered to match. Errors name the file, line and column.
-    """
+# ---- reading a file's bytes, bounded -------------------------------------------------------------------
+def _read(path: str | os.PathLike) -> Content:
+    """A file's bytes, decompressed (or StatLib's member of an archive), refused before reading when too large."""
     path = Path(path)
+    where = str(path)
     if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    return _csv_from_text(_decode(path.read_bytes(), str(path)), str(path), columns)
+        raise DataError(f"{where}: no such file" + (" (it is a directory)" if path.is_dir() else ""))
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise DataError(too_large(where, size))
+        with path.open("rb") as f:
+            return read_content(f, size, where)
+    except OSError as e:
+        raise DataError(f"{where}: cannot be read ({e.strerror or e})") from None
+
+
+def _out_of_memory(where: str, path: Path) -> str:
+    try:
+        size = f" ({size_text(path.stat().st_size)})"
+    except OSError:
+        size = ""
+    return (f"{where}: not enough memory to read this file{size}: this reader holds a file and its values in "
+            f"memory (about {_MEMORY_FACTOR}x the size of its text); free some memory, or pass a sample of the rows")
+
+
+def _guard_memory(read: Callable[..., _T]) -> Callable[..., _T]:
+    """``read(path, ...)``, with running out of memory while reading or parsing turned into a DataError naming
+    the file (a file under MAX_FILE_BYTES can still need more memory than the system has)."""
+    @functools.wraps(read)
+    def guarded(path: str | os.PathLike, *args: Any, **kwargs: Any) -> _T:
+        try:
+            return read(path, *args, **kwargs)
+        except MemoryError:
+            raise DataError(_out_of_memory(str(path), Path(path))) from None
+    return guarded
+
+
+# ---- CSV ------------------------------------------------------------------------------------------------
+def _csv_width_error(header: int) -> Callable[[int, int], str]:
+    return lambda lineno, values: f"line {lineno} has {values} values, the header has {header}"
 
 
 def _csv_from_text(text: str, where: str, columns: list[str] | None) -> tuple[list[str], np.ndarray]:
-    lines = _lines(text)
+    lines = split_lines(text)
     header = lines[0] if lines else ""
     names = [c.strip() for c in header.split(",")]
     if not header.strip() or not all(names):
-        raise DataError(f"{where}: the first line must be a header of column names, got {_echo(header)}")
+        raise DataError(f"{where}: the first line must be a header of column names, got {echo(header)}")
     if columns is not None:
         missing = [c for c in columns if c not in names]
         extra = [c for c in names if c not in columns]
         if missing or extra:
-            raise DataError(f"{where}: wrong columns" + (f"; missing {missing}" if missing else "")
-                            + (f"; unexpected {extra}" if extra else "") + f". Expected exactly {columns}")
-    data, _ = _parse_rows(lines[1:], 2, names, where)
+            raise DataError(f"{where}: wrong columns" + (f"; missing [{some(missing, shown=9)}]" if missing else "")
+                            + (f"; unexpected [{some(extra)}]" if extra else "") + f". Expected exactly {columns}")
+    if columns is not None and len(set(names)) != len(names):  # else reordering would silently drop one
+        twice = [n for n, k in Counter(names).items() if k > 1]
+        raise DataError(f"{where}: the header names a column twice: {some(twice)}")
+    data, _ = parse_rows(lines[1:], 2, names, where, _csv_width_error(len(names)))
     if columns is not None and names != columns:
         data = data[:, [names.index(c) for c in columns]]
         names = list(columns)
     return names, data
+
+
+@_guard_memory
+def read_csv(path: str | os.PathLike, columns: list[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """Read a numeric CSV with a header row (optionally compressed); returns (column names, float64 array).
+
+    With ``columns``, the file must have exactly those columns (in any order) and the result is
+    reordered to match. Errors name the file, line and column.
+    """
+    content = _read(path)
+    if content.member:
+        raise DataError(f"{path}: is StatLib's archive, not a CSV; read it with read_housing or read_table")
+    return _csv_from_text(decode(content.data, content.where), content.where, columns)
 
 
 def write_csv(path: str | os.PathLike, data: np.ndarray, columns: list[str] = COLUMNS) -> Path:
@@ -168,68 +179,48 @@ def write_csv(path: str | os.PathLike, data: np.ndarray, columns: list[str] = CO
     return atomic_write(path, write, mode="w")
 
 
-# ---- StatLib's raw file and archive -----------------------------------------------------------------------
-def convert_statlib(raw: np.ndarray) -> np.ndarray:
-    """StatLib's 9 raw columns -> the 9 columns of ``COLUMNS``, as scikit-learn computes them."""
-    if raw.ndim != 2 or raw.shape[1] != 9:
-        raise DataError(f"cal_housing.data must have 9 columns, got shape {raw.shape}")
-    lon, lat, age, rooms, bedrooms, pop, households, income, value = raw.T
-    return np.column_stack([income, age, rooms / households, bedrooms / households, pop, pop / households,
-                            lat, lon, value / 100_000.0])
+# ---- any supported file -> a Table -----------------------------------------------------------------------
+def _table(content: Content, housing: bool) -> Table:
+    """StatLib's format (no header) -> the converted housing table; a CSV -> its columns, which must be
+    COLUMNS when ``housing`` (and are reordered to COLUMNS whenever they are those)."""
+    where = content.where
+    if content.member or first_line_is_numbers(content.data):
+        return Table(list(COLUMNS), convert_statlib(statlib_rows(content.data, where, content.member)), where)
+    text = decode(content.data, where)
+    if not housing:
+        names = [c.strip() for c in split_lines(text[:1 << 20])[0].split(",")]  # a peek at the header
+        housing = sorted(names) == sorted(COLUMNS)
+    names, data = _csv_from_text(text, where, COLUMNS if housing else None)
+    return Table(names, data, where)
 
 
-def _statlib_table(blob: bytes, where: str) -> Table:
-    raw, linenos = _parse_rows(_lines(_decode(blob, where)), 1, STATLIB_COLUMNS, where)
-    if (raw[:, 6] <= 0).any():
-        raise DataError(f"{where}: line {linenos[int(np.argmax(raw[:, 6] <= 0))]}: households must be positive "
-                        "(the averages divide by it)")
-    return Table(list(COLUMNS), convert_statlib(raw), where)
-
-
-def _archive_member(blob: bytes, where: str) -> bytes:
-    try:
-        with tarfile.open(fileobj=io.BytesIO(blob), mode="r:*") as tar:
-            member = tar.extractfile(ARCHIVE_MEMBER)
-            if member is None:
-                raise KeyError(ARCHIVE_MEMBER)
-            return member.read()
-    except (tarfile.TarError, KeyError, EOFError, OSError, lzma.LZMAError) as e:
-        raise DataError(f"{where}: not a readable cal_housing.tgz archive holding {ARCHIVE_MEMBER} "
-                        f"({type(e).__name__}: {e})") from None
-
-
+@_guard_memory
 def read_housing(path: str | os.PathLike) -> Table:
     """California housing from a file: the converted CSV (header row), StatLib's ``cal_housing.data``
-    (no header), or the ``cal_housing.tgz`` archive holding it; the kind is read from the content."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file" + (" (it is a directory)" if path.is_dir() else ""))
-    try:
-        blob = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot be read ({e.strerror or e})") from None
-    where = str(path)
-    if blob[:2] == b"\x1f\x8b" or blob[257:262] == b"ustar":  # gzip, or an uncompressed tar
-        return _statlib_table(_archive_member(blob, where), f"{where}:{ARCHIVE_MEMBER}")
-    text_start = blob[:256].lstrip(b"\xef\xbb\xbf").lstrip()
-    if text_start[:1] and (text_start[:1].isdigit() or text_start[:1] in b"+-."):
-        return _statlib_table(blob, where)
-    names, data = _csv_from_text(_decode(blob, where), where, COLUMNS)
-    return Table(names, data, where)
+    (no header), or the ``cal_housing.tgz`` archive holding it, any of them gzip-, xz- or
+    bzip2-compressed; the kind is read from the content (see the module's docstring)."""
+    return _table(_read(path), housing=True)
+
+
+@_guard_memory
+def read_table(path: str | os.PathLike) -> Table:
+    """Any file ``read_housing`` reads (as the housing table, columns ``COLUMNS``), or a numeric CSV
+    with a header row of any columns (those columns, in the file's order)."""
+    return _table(_read(path), housing=False)
 
 
 def embedded_housing() -> Table:
     """The shipped copy: StatLib's file byte for byte (sha256-checked), converted like scikit-learn."""
     try:
-        blob = lzma.decompress(resources.files(__name__).joinpath(EMBEDDED).read_bytes())
-    except (OSError, lzma.LZMAError) as e:
+        packed = resources.files(__name__).joinpath(EMBEDDED).read_bytes()
+        blob = read_content(io.BytesIO(packed), len(packed), EMBEDDED_SOURCE).data
+    except (OSError, DataError) as e:
         raise DataError(f"the California housing copy shipped with tinygrad_norm is missing or damaged ({e}); "
                         "reinstall the package, or pass --data PATH") from None
     if hashlib.sha256(blob).hexdigest() != STATLIB_SHA256:
         raise DataError("the California housing copy shipped with tinygrad_norm does not match its sha256; "
                         "reinstall the package, or pass --data PATH")
-    table = _statlib_table(blob, EMBEDDED_SOURCE)
-    return table
+    return Table(list(COLUMNS), convert_statlib(statlib_rows(blob, EMBEDDED_SOURCE)), EMBEDDED_SOURCE)
 
 
 def california_housing(source: str | os.PathLike | None = None) -> Table:
@@ -237,12 +228,19 @@ def california_housing(source: str | os.PathLike | None = None) -> Table:
     if source is not None:
         return read_housing(source)
     env = os.environ.get(ENV_DATA)
-    if env:
-        if not Path(env).is_file():
-            raise DataError(f"{ENV_DATA}={env}: no such file; unset it to use the copy shipped with the package")
+    if not env:
+        return embedded_housing()
+    unset = f"unset it (unset {ENV_DATA}) to use the copy shipped with the package"
+    if not Path(env).is_file():
+        raise DataError(f"{ENV_DATA}={label(env, 80)}: no such file; {unset}")
+    try:
         return read_housing(env)
-    return embedded_housing()
+    except DataError as e:  # the user may not know the variable is set: say where the file name came from
+        raise DataError(f"{e} (this file is named by ${ENV_DATA}, as no --data was given: fix it, pass --data "
+                        f"PATH, or {unset})") from None
 
 
-__all__ = ["COLUMNS", "DataError", "ENV_DATA", "FEATURES", "TARGET", "Table", "california_housing",
-           "convert_statlib", "embedded_housing", "read_csv", "read_housing", "write_csv"]
+__all__ = ["ARCHIVE_MEMBER", "COLUMNS", "DataError", "ENV_DATA", "FEATURES", "MAX_EXPANDED_BYTES", "MAX_FILE_BYTES",
+           "STATLIB_COLUMNS", "STATLIB_ROWS", "STATLIB_SHA256", "STATLIB_SIZE", "TARGET", "Table",
+           "california_housing", "convert_statlib", "embedded_housing", "is_statlib",
+           "read_csv", "read_housing", "read_table", "write_csv"]
