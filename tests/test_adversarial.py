@@ -136,6 +136,11 @@ def _checkpoint_probes(good: bytes):
         "data fingerprint a number": lambda s: s.update(data={"fingerprint": 5}),
         "config data names a file": lambda s: s["config"].update(data="/etc/passwd"),
         "target_mean a string": lambda s: s.update(target_mean="x"),
+        "normalizer statistics removed": lambda s: s["best"]["model"]["normalize._extra_state"].pop("normalizer"),
+        "normalizer min == max everywhere": lambda s: s["best"]["model"]["normalize._extra_state"]["normalizer"]
+        .update(max=s["best"]["model"]["normalize._extra_state"]["normalizer"]["min"].copy()),
+        "normalize layer neither fitted nor identity": lambda s: s["best"]["model"].update(
+            {"normalize._extra_state": {"n_features": 8, "identity": False}}),
     }
     for name, mutate in mutations.items():
         probes.append((name, lambda p, m=mutate: _craft(p, m)))

@@ -132,3 +132,48 @@ def test_an_array_given_to_a_layer_is_a_clear_error():
         model(np.ones((1, 2)))
     with pytest.raises(TypeError, match="got ndarray"):
         nn.Linear(2, 1)(np.ones((1, 2)))
+
+
+def test_load_state_dict_returns_the_missing_and_unexpected_keys_like_torch():
+    model = mlp()
+    state = {k: v.numpy() for k, v in mlp(1).state_dict().items()}
+    keys = model.load_state_dict(state)
+    assert keys == ([], []) and keys.missing_keys == [] and keys.unexpected_keys == []
+    assert repr(keys) == repr(torch.nn.Linear(1, 1).load_state_dict(torch.nn.Linear(1, 1).state_dict()))
+    del state["2.bias"]
+    state["extra"] = np.zeros(1)
+    keys = model.load_state_dict(state, strict=False)
+    assert keys.missing_keys == ["2.bias"] and keys.unexpected_keys == ["extra"]
+    np.testing.assert_array_equal(model[0].weight.numpy(), state["0.weight"])  # what was there was loaded
+    torch_keys = torch.nn.Sequential(torch.nn.Linear(8, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1)).load_state_dict(
+        {k: torch.from_numpy(np.asarray(v)) for k, v in state.items()}, strict=False)
+    assert (keys.missing_keys, keys.unexpected_keys) == (torch_keys.missing_keys, torch_keys.unexpected_keys)
+
+
+def test_strict_load_names_a_few_keys_and_counts_the_rest():
+    model = mlp()
+    state = {k: v.numpy() for k, v in mlp(1).state_dict().items()}
+    state.update({f"stray.{i}": np.zeros(1) for i in range(40)})
+    with pytest.raises(tn.ArgumentError) as e:
+        model.load_state_dict(state)
+    msg = str(e.value)
+    assert "40 unexpected keys: stray.0, stray.1, stray.2 and 37 more" in msg and "stray.39" not in msg
+    assert "strict=False" in msg
+
+
+def test_an_unfitted_normalize_is_an_error_and_an_identity_says_so():
+    x = tn.Tensor(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(tn.NotFittedError, match=r"Normalize\(3\) holds no fitted normalizer"):
+        nn.Normalize(3)(x)
+    ident = nn.Normalize(3, identity=True)
+    assert ident(x) is x and "identity" in repr(ident)
+    # the state says which: a bare layer becomes what was saved, an identity included
+    bare = nn.Sequential(nn.Normalize(3))
+    bare.load_state_dict(nn.Sequential(ident).state_dict())
+    assert bare[0](x) is x
+    fitted = nn.Normalize(tn.Normalizer().fit(x.numpy()))
+    fitted.load_state_dict(nn.Normalize(3).state_dict())  # statistics-free state: the layer is unfitted again
+    with pytest.raises(tn.NotFittedError):
+        fitted(x)
+    with pytest.raises(tn.ArgumentError, match="identity"):
+        nn.Normalize(tn.Normalizer().fit(x.numpy()), identity=True)

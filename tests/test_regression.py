@@ -70,7 +70,9 @@ def test_train_then_infer_end_to_end(small_csv, tmp_path):
     lines = []
     result = train(fast_config(small_csv, tmp_path, num_epochs=8, learning_rate=1e-2), log=lines.append)
     art = tmp_path / "artifacts"
-    assert {p.name for p in art.iterdir()} == {"model.npz", "metrics.csv", "checkpoints", ".lock"}
+    assert {p.name for p in art.iterdir()} == {"model.npz", "metrics.csv", "checkpoints", ".lock", "current", "runs"}
+    # the published pair is one run folder, switched to by one symlink (see test_checkpoints_cli.py)
+    assert (art / "model.npz").resolve().parent == (art / "metrics.csv").resolve().parent == (art / "current").resolve()
     assert [p.name for p in (art / "checkpoints").iterdir()] == ["epoch-8.npz"]  # only the latest is kept
     metrics = np.loadtxt(art / "metrics.csv", delimiter=",", skiprows=1)
     np.testing.assert_allclose(metrics[:, 2], result.valid_losses)

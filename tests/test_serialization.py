@@ -221,3 +221,37 @@ def test_a_directory_in_the_way_is_a_clear_error(tmp_path):
         tn.save({"w": np.ones(1)}, tmp_path / "m.npz")
     with pytest.raises(tn.CheckpointError, match="is a directory"):
         tn.load(tmp_path / "m.npz")
+
+
+@pytest.mark.parametrize("text,match", [
+    ('{"format": "tinygrad_norm", "version": 2, "tree": NaN}', "NaN"),
+    ('{"format": "tinygrad_norm", "version": 2, "tree": {"__list__": [1, Infinity]}}', "Infinity"),
+    ('{"format": "tinygrad_norm", "version": 2, "tree": -Infinity}', "Infinity"),
+    ('{"format": "tinygrad_norm", "version": 2, "tree": {"__dict__": {"lr": 0.1, "lr": 10.0}}}', "'lr'"),
+    ('{"format": "tinygrad_norm", "version": 2, "tree": 1, "tree": 2}', "'tree'"),
+])
+def test_json_that_is_not_what_save_writes_is_refused_naming_the_file(tmp_path, text, match):
+    path = _crafted(tmp_path / "c.npz", text)
+    with pytest.raises(tn.CheckpointError, match=match) as e:
+        tn.load(path)
+    assert str(path) in str(e.value)
+
+
+def test_a_zip_with_two_members_of_one_name_is_refused(tmp_path):
+    import warnings
+
+    path = tmp_path / "d.npz"
+    tn.save({"w": np.ones(2)}, path)
+    with zipfile.ZipFile(path) as zf:
+        members = [(i.filename, zf.read(i)) for i in zf.infolist()]
+    second = io.BytesIO()
+    np.lib.format.write_array(second, np.full(2, 7.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns "Duplicate name": writing one is the point
+        with zipfile.ZipFile(path, "w") as zf:
+            for name, data in members:
+                zf.writestr(name, data)
+            zf.writestr("a0.npy", second.getvalue())  # the last one would win
+    with pytest.raises(tn.CheckpointError, match="a0.npy") as e:
+        tn.load(path)
+    assert str(path) in str(e.value) and "twice" in str(e.value)

@@ -104,3 +104,26 @@ def test_gradients_flow_through_a_promoted_operand():
     w = tn.Tensor([1.0, 2.0], requires_grad=True)
     (w * tn.Tensor(np.array([3, 4]))).sum().backward()
     np.testing.assert_array_equal(w.grad.numpy(), [3.0, 4.0])
+
+
+def test_a_conversion_that_would_turn_finite_values_into_inf_is_an_error():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's overflow warning is not the report: our error is
+        with pytest.raises(tn.ArgumentError, match=r"overflow float32.*1e\+300.*dtype='float64'"):
+            tn.Tensor(np.array([1e-50, 1e300]))
+        with pytest.raises(tn.ArgumentError, match="overflow float32"):
+            tn.Tensor([1.0, -1e39])  # a Python list of floats becomes float32 too
+        with pytest.raises(tn.ArgumentError, match="overflow float16"):
+            tn.Tensor(np.array([7e4], np.float32), dtype="float16")
+        with pytest.raises(tn.ArgumentError, match="overflow float32"):
+            tn.Tensor(tn.Tensor([3e38, 1e300], dtype="float64"), dtype="float32")
+        # what float32 can hold converts; values below its smallest become 0 as in torch; inf stays inf
+        np.testing.assert_array_equal(tn.Tensor(np.array([1e-50, 3e38, np.inf, -np.inf])).numpy(),
+                                      torch.tensor(np.array([1e-50, 3e38, np.inf, -np.inf]), dtype=torch.float32))
+        assert tn.Tensor(np.array([1e300]), dtype="float64").item() == 1e300
+        assert np.isnan(tn.Tensor([np.nan]).item())
+        with pytest.raises(tn.ArgumentError, match="overflows float32"):
+            tn.full((2,), 1e300)
+        assert tn.full((1,), float("inf")).item() == np.inf and tn.full((1,), 1e300, dtype="float64").item() == 1e300

@@ -14,29 +14,46 @@ from .examples.simple_regression import cli as regression_cli
 
 def _experiments(args: argparse.Namespace) -> int:
     from . import experiments
+    from .plotting import pyplot
 
-    results = experiments.run(args.only, lr=args.lr, epochs=args.epochs, verbose=args.verbose)
-    print(textwrap.fill(experiments.DATA_NOTE, 79) + "\n")
-    print(experiments.table(results))
+    if args.plot:
+        pyplot()  # without matplotlib: say so before the work, not after
+    log = regression_cli.log  # a closed pipe silences the output; the plot is still written
+    results = experiments.run(args.only, lr=args.lr, epochs=args.epochs, verbose=args.verbose, log=log)
+    log(textwrap.fill(experiments.DATA_NOTE, 79) + "\n")
+    log(experiments.table(results))
     ratio = results[0].grad_ratio
-    print("\n" + textwrap.fill(f"First-epoch gradients of the two weights differ by {ratio:.3g}x in "
-                               f"'{results[0].name}'. Scaled features make them comparable.", 79))
+    log("\n" + textwrap.fill(f"First-epoch gradients of the two weights differ by {ratio:.3g}x in "
+                             f"'{results[0].name}'. Scaled features make them comparable.", 79))
     if args.plot:
         experiments.plot(results, args.plot)
-        print(f"wrote {args.plot}")
+        log(f"wrote {args.plot}")
     return 0
 
 
 def _diagnose(args: argparse.Namespace) -> int:
-    from .datasets import read_csv
+    import os
+
+    from .datasets import COLUMNS, ENV_DATA, TARGET, california_housing, read_table
+    from .datasets._text import echo, some
     from .diagnose import diagnose
 
-    names, data = read_csv(args.data)
-    if args.target:
-        if args.target not in names:
-            raise ArgumentError(f"--target {args.target!r} is not a column of {args.data}; columns: {names}")
-        keep = [i for i, n in enumerate(names) if n != args.target]
+    # every file train reads, through the same reader, plus CSVs with any columns; no --data: as train
+    table = read_table(args.data) if args.data is not None else california_housing()
+    names, data = table.names, table.data
+    origin = f" (from ${ENV_DATA})" if args.data is None and os.environ.get(ENV_DATA) else ""
+    housing = names == COLUMNS
+    target = TARGET if args.target is None and housing else args.target  # the housing table's label is known
+    if target is None:
+        left = "every column is a feature (--target COL leaves the label out)"
+    elif target not in names:
+        raise ArgumentError(f"--target {echo(target)} is not a column of {table.source}{origin}; its columns: "
+                            f"{some(names, shown=9)}")
+    else:
+        keep = [i for i, n in enumerate(names) if n != target]
         names, data = [names[i] for i in keep], data[:, keep]
+        left = f"target {target} left out" + (" (--target COL leaves out another)" if housing else "")
+    print(f"data: {table.source}{origin}; {left}\n")
     print(diagnose(data, feature_names=names))
     return 0
 
@@ -59,9 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="FILE.png", help="draw the loss curves (needs the 'plot' extra: matplotlib)")
     p.set_defaults(run=_experiments)
 
-    p = sub.add_parser("diagnose", help="report per-feature scales of a CSV and whether they need normalizing")
-    p.add_argument("--data", required=True, metavar="FILE.csv", help="CSV with a header row of column names")
-    p.add_argument("--target", help="column to leave out (the label), e.g. MedHouseVal")
+    p = sub.add_parser("diagnose", help="report per-feature scales of a data file and whether they need normalizing")
+    p.add_argument("--data", metavar="PATH", help="any file train reads (california_housing.csv, cal_housing.data, "
+                   "cal_housing.tgz, compressed or not) or a CSV with a header row (default: $TINYGRAD_NORM_DATA, "
+                   "else the copy shipped with the package)")
+    p.add_argument("--target", help="column to leave out (the label); default MedHouseVal for the housing table")
     p.set_defaults(run=_diagnose)
 
     regression_cli.add_commands(sub)
@@ -71,17 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
     try:
         return args.run(args)
-    except KeyboardInterrupt:
-        hint = "; `tinygrad-norm train --resume` continues from the last finished epoch" if args.command == "train" \
-            else ""
-        print(f"interrupted{hint}", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        message = regression_cli.interrupted_message(argv, e) if args.command == "train" else "interrupted"
+        print(message, file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of stdout is gone (`... | head -n 1`): not an error, for every command alike (train and
+        # infer keep working silently; a command that was only printing ends here), exit 0 as they do
+        regression_cli.silence_stdout()
+        return 0
     except TinygradNormError as e:
         # our errors say what was wrong and what to do: one line, no traceback. Anything else is a bug
         # and keeps its traceback.

@@ -66,12 +66,48 @@ def _encode(obj: Any, arrays: list[np.ndarray], where: str, depth: int = 0) -> A
 
 
 # ---- decoding: every node checked, arrays read on demand ----------------------------------------------------
+def _some(names: list[str], shown: int = 3) -> str:
+    """A few names, the rest counted: 'a, b, c and 4 more'."""
+    head = ", ".join(repr(n) for n in names[:shown])
+    return head + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def _parse_description(text: str, where: Path) -> Any:
+    """The JSON description, refusing what :func:`save` never writes: NaN/Infinity literals (save stores
+    non-finite floats as ``{"__float__": "nan"}``) and an object with a key twice (which value is meant?)."""
+    def constant(name: str) -> Any:
+        raise CheckpointError(f"{where}: its description holds the literal {name}, which save never writes; "
+                              "re-create the file or restore a copy")
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        twice = []
+        for k, v in items:
+            if k in out:
+                twice.append(k)
+            out[k] = v
+        if twice:
+            raise CheckpointError(f"{where}: its description holds key {_some(twice)} twice in one object; "
+                                  "re-create the file or restore a copy")
+        return out
+
+    return json.loads(text, parse_constant=constant, object_pairs_hook=pairs)
+
+
 class _Members:
     """Reads named ``.npy`` members of an open zip file, validating each before allocating."""
 
     def __init__(self, zf: zipfile.ZipFile, where: Path, file_size: int) -> None:
         self.zf, self.where, self.file_size = zf, where, file_size
-        self.infos = {i.filename: i for i in zf.infolist()}
+        self.infos: dict[str, zipfile.ZipInfo] = {}
+        twice: list[str] = []
+        for info in zf.infolist():
+            if info.filename in self.infos:
+                twice.append(info.filename)
+            self.infos[info.filename] = info
+        if twice:  # which copy is "the" member is up to the reader: never guess (zipfile takes the last)
+            raise CheckpointError(f"{where}: its zip holds {_some(sorted(set(twice)))} twice; this is not a file "
+                                  "tinygrad_norm wrote: re-create it or restore a copy")
         self.read_names: set[str] = set()
 
     def read(self, name: str) -> np.ndarray:
@@ -209,6 +245,32 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], Any], mode: str
     return path
 
 
+def atomic_symlink(link: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Make ``link`` a symbolic link to ``target`` in one step: a new link beside it is renamed over it,
+    so a reader sees the old link (or nothing) or the new one, never a missing one in between; the folder
+    is synced after the rename. ``target`` is stored as given (a relative target resolves from ``link``'s
+    folder, so the folder can be moved). Temporary links of earlier killed writers are removed."""
+    link = Path(link)
+    if link.is_dir() and not link.is_symlink():
+        raise IsADirectoryError(f"{link} is a directory: cannot put a link there; remove it or choose another path")
+    sweep_stale_temps(link.parent, re.escape(link.name))
+    while True:
+        tmp = link.parent / f".{link.name}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}"
+        try:
+            os.symlink(target, tmp)
+            break
+        except FileExistsError:  # pragma: no cover - a 32-bit random name collided
+            continue
+    try:
+        os.replace(tmp, link)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(link.parent)
+    return link
+
+
 def _fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -263,7 +325,7 @@ def load(path: str | os.PathLike) -> Any:
             raw = members.read(_META_KEY)
             if raw.dtype != np.uint8 or raw.ndim != 1:
                 raise CheckpointError(f"{path}: its description entry is not text")
-            meta = json.loads(raw.tobytes().decode())
+            meta = _parse_description(raw.tobytes().decode(), path)
             if not isinstance(meta, dict) or meta.get("format") != FORMAT:
                 raise CheckpointError(f"{path} is not a tinygrad_norm checkpoint")
             version = meta.get("version")

@@ -67,6 +67,24 @@ def _infer_device(data: Any) -> str:
     return device_of(data)
 
 
+def _check_no_overflow(arr: Any, data: Any, backend: Backend) -> None:
+    """A narrowing conversion to ``arr``'s float dtype must not turn finite values of ``data`` into inf.
+    One pass over the result; the source is looked at only when an inf appears in it."""
+    if not bool(backend.xp.isinf(arr).any()):
+        return
+    src = data if isinstance(data, np.ndarray) else (
+        get_backend(device_of(data)).to_numpy(data) if device_of(data) != "cpu" else np.asarray(data))
+    if src.dtype.kind not in "biuf":
+        return
+    grew = np.isinf(backend.to_numpy(arr)) & np.isfinite(src)
+    if grew.any():
+        where = tuple(int(i) for i in np.argwhere(grew)[0])
+        first = src[where] if src.ndim else src[()]
+        raise ArgumentError(f"Tensor: {int(grew.sum())} value(s) of the {src.dtype} data overflow {arr.dtype} (its "
+                            f"largest is {float(np.finfo(arr.dtype).max):.4g}), the first {float(first):.4g} at index "
+                            f"{where}; pass dtype='float64' to keep them, or rescale the data")
+
+
 _new = object.__new__
 _FREED = object()  # what a graph node's ``saved`` becomes once backward has released it
 
@@ -78,6 +96,12 @@ class Tensor:
     list, scalar, NumPy/CuPy array or Tensor. Float data becomes float32 unless
     ``dtype`` asks for another; integer and bool data keep their dtype. ``device``
     is ``"cpu"`` or ``"cuda"`` (default: where ``data`` already lives).
+
+    Unlike ``torch.tensor(ndarray)``, which keeps a float64 array's dtype, a float64 array becomes
+    float32 here too (the project's default dtype; pass ``dtype="float64"`` to keep it). Such a
+    narrowing conversion never turns a finite value into inf: values beyond the dtype's largest
+    (``np.array([1e300])`` into float32) are an ArgumentError naming the first of them. Values below
+    its smallest become 0 (as in torch and NumPy); inf and NaN stay what they are.
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "_backend", "__weakref__")
@@ -90,10 +114,19 @@ class Tensor:
         if isinstance(data, Tensor):  # a tensor keeps its dtype unless asked otherwise
             dt = dt or data.dtype
             data = data.data
+        # (np.dtype(None) is float64, so never compare a dtype with None)
+        src = getattr(data, "dtype", None)  # None for lists and Python scalars: converted through float64
+        same = src is not None and (src == dt if dt is not None else src.kind != "f" or src == DEFAULT_DTYPE)
         try:
-            arr = backend.asarray(data, dt)
+            if same:  # no conversion (the hot path: batches, parameters)
+                arr = backend.asarray(data, dt)
+            else:
+                with np.errstate(over="ignore"):  # an overflow is reported below, as our error
+                    arr = backend.asarray(data, dt)
         except (ValueError, TypeError) as e:
             raise DTypeError(f"cannot make a Tensor from {type(data).__name__}: {e}") from e
+        if not same and arr.dtype.kind == "f" and arr.dtype.itemsize < 8:
+            _check_no_overflow(arr, data, backend)
         if arr.dtype.kind not in "biuf":
             raise DTypeError(f"Tensor data must be numeric (bool, int or float), got dtype {arr.dtype}")
         if requires_grad and arr.dtype.kind != "f":
@@ -624,7 +657,14 @@ def full(shape: Sequence[int] | int, value: float, dtype: Any = None, device: st
          requires_grad: bool = False) -> Tensor:
     shape = _shape((shape,) if isinstance(shape, int) else tuple(shape))
     backend = get_backend(device)
-    data = backend.xp.full(shape, value, dtype=_as_dtype(dtype) or DEFAULT_DTYPE)
+    dt = _as_dtype(dtype) or DEFAULT_DTYPE
+    if dt.kind == "f" and isinstance(value, (float, np.floating)) and np.isfinite(value):
+        with np.errstate(over="ignore"):
+            narrowed = np.asarray(value).astype(dt)
+        if np.isinf(narrowed):  # the same rule as Tensor(): a finite value never becomes inf
+            raise ArgumentError(f"full: the value {float(value):.4g} overflows {dt} (its largest is "
+                                f"{float(np.finfo(dt).max):.4g}); pass dtype='float64', or a smaller value")
+    data = backend.xp.full(shape, value, dtype=dt)
     return Tensor._make(data, backend, requires_grad)
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .._backend import get_backend
-from ..errors import ArgumentError, ArgumentTypeError, DTypeError, GraphError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, GraphError, NotFittedError, ShapeError
 from ..function import Affine
 from ..function import Linear as _LinearOp
 from ..function import LinearReLU as _LinearReLUOp
@@ -21,6 +21,25 @@ from . import functional as F
 EXTRA_STATE = "_extra_state"
 _linear = _LinearOp.apply
 _linear_relu = _LinearReLUOp.apply
+
+
+class IncompatibleKeys(NamedTuple):
+    """What :meth:`Module.load_state_dict` returns, like torch's ``_IncompatibleKeys``: the model's keys the
+    state dict lacked and the state dict's keys the model has no place for (both empty after a strict load)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return f"IncompatibleKeys(missing_keys={self.missing_keys}, unexpected_keys={self.unexpected_keys})"
+
+
+def _some(keys: list[str], shown: int = 3) -> str:
+    """'3 missing keys: a, b, c' or '40 unexpected keys: a, b, c and 37 more': a long list stays readable."""
+    head = ", ".join(keys[:shown])
+    return head + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
 
 
 class Parameter(Tensor):
@@ -139,11 +158,14 @@ class Module:
             out[key] = module.get_extra_state()
         return out
 
-    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy values into the existing tensors in place (so optimizer views stay valid) and restore
-        the modules' extra state.
+        the modules' extra state; returns ``(missing_keys, unexpected_keys)`` as torch does (the module
+        itself is not returned: ``model.load_state_dict(...)`` on its own line).
 
-        Everything is checked first (names, shapes, dtypes, extra state): nothing changes if any check fails.
+        With ``strict`` (the default) a missing or unexpected key is an error naming them; with
+        ``strict=False`` they are skipped and returned. Everything is checked first (names, shapes,
+        dtypes, extra state): nothing changes if any check fails.
         """
         if not isinstance(state, Mapping):
             raise ArgumentTypeError(f"load_state_dict takes a dict of name -> tensor, got {type(state).__name__}")
@@ -151,14 +173,14 @@ class Module:
         extra = self._extra_state_keys()
         expected = set(own) | set(extra)
         missing = [k for k in [*own, *extra] if k not in state]
-        unexpected = [k for k in state if k not in expected]
+        unexpected = [str(k) for k in state if k not in expected]
         problems: list[str] = []
         kinds: set[type] = set()  # a ShapeError only when every problem is a shape mismatch
         if strict and missing:
-            problems.append(f"missing keys: {', '.join(missing)}")
+            problems.append(f"{len(missing)} missing key{'s' * (len(missing) > 1)}: {_some(missing)}")
             kinds.add(ArgumentError)
         if strict and unexpected:
-            problems.append(f"unexpected keys: {', '.join(map(str, unexpected))}")
+            problems.append(f"{len(unexpected)} unexpected key{'s' * (len(unexpected) > 1)}: {_some(unexpected)}")
             kinds.add(ArgumentError)
         values, extras = {}, {}
         for k, v in state.items():
@@ -184,12 +206,15 @@ class Module:
                 kinds.add(ShapeError if isinstance(e, ShapeError) else ArgumentError)
         if problems:
             error = ShapeError if kinds == {ShapeError} else ArgumentError
+            hint = ("; pass strict=False to load the keys that match (it returns the others)"
+                    if strict and (missing or unexpected) else "")
             raise error(f"load_state_dict for {type(self).__name__} failed (nothing was changed): "
-                        + "; ".join(problems))
+                        + "; ".join(problems) + hint)
         for k, arr in values.items():
             own[k]._backend.xp.copyto(own[k].data, arr)
         for k, checked in extras.items():
             extra[k].set_extra_state(checked)
+        return IncompatibleKeys(missing, unexpected)
 
     def train(self, mode: bool = True) -> Module:
         self.training = mode
@@ -435,20 +460,34 @@ class ModuleDict(Module):
         raise GraphError("ModuleDict has no forward(): use its modules in your module's forward()")
 
 
+class _NormalizeState(NamedTuple):
+    """What a Normalize layer holds, checked: a fitted normalizer, or none (then an identity or unfitted)."""
+
+    normalizer: Normalizer | None
+    identity: bool
+
+
 class Normalize(Module):
     """Applies a fitted Normalizer inside a model, so its statistics travel with the model.
 
     ``state_dict()`` carries the whole normalizer under ``'<prefix>_extra_state'``: its method,
     options (ddof, with_mean/with_std, feature_range, clip), feature names, row count and float64
-    statistics. ``Normalize(8)`` makes an identity layer for 8 features; ``load_state_dict`` turns
-    it into exactly the saved transform (how a model is rebuilt from a checkpoint). Gradients
-    flow through to the input.
+    statistics. ``Normalize(8)`` is an unfitted layer for 8 features, a place for a checkpoint's
+    normalizer: ``load_state_dict`` turns it into exactly the saved transform (how a model is
+    rebuilt from a checkpoint); called before that, it raises NotFittedError (never a silent
+    identity). ``Normalize(8, identity=True)`` passes its input through on purpose (a model without
+    normalization), and says so in its state. Gradients flow through to the input.
     """
 
-    def __init__(self, normalizer: Normalizer | int, device: str = "cpu") -> None:
+    def __init__(self, normalizer: Normalizer | int, device: str = "cpu", identity: bool = False) -> None:
+        if not isinstance(identity, bool):
+            raise ArgumentTypeError(f"Normalize: identity must be True or False, got {identity!r}")
         if isinstance(normalizer, Normalizer):
             if not normalizer.is_fitted:
                 raise ArgumentError("Normalize needs a fitted Normalizer: call .fit(X_train) first")
+            if identity:
+                raise ArgumentError("Normalize: identity=True passes inputs through, so it takes a number of "
+                                    "features, not a Normalizer")
             self.normalizer: Normalizer | None = Normalizer.from_state_dict(normalizer.state_dict())  # a copy
             self.n_features = int(normalizer.n_features)
         elif isinstance(normalizer, (int, np.integer)) and not isinstance(normalizer, bool) and normalizer > 0:
@@ -457,35 +496,51 @@ class Normalize(Module):
         else:
             raise ArgumentTypeError(f"Normalize takes a fitted Normalizer or a positive number of features, "
                             f"got {normalizer!r}")
+        self.identity = identity
         get_backend(device)  # an unknown device is an error here, as for other layers
         self._device_stats: dict[tuple[str, Any], tuple[tuple, tuple[Any, Any, Any]]] = {}
 
     @property
     def method(self) -> str:
-        return self.normalizer.method if self.normalizer is not None else "identity"
+        if self.normalizer is not None:
+            return self.normalizer.method
+        return "identity" if self.identity else "not fitted"
+
+    @property
+    def is_fitted(self) -> bool:
+        """True when the layer holds a fitted normalizer (an identity layer holds none)."""
+        return self.normalizer is not None
 
     def get_extra_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"n_features": self.n_features}
         if self.normalizer is not None:
             state["normalizer"] = self.normalizer.state_dict()
+        elif self.identity:
+            state["identity"] = True
         return state
 
-    def _check_extra_state(self, state: Any) -> Normalizer | None:
+    def _check_extra_state(self, state: Any) -> _NormalizeState:
         if not isinstance(state, dict) or not isinstance(state.get("n_features"), int):
             raise ArgumentError("Normalize state must be a dict with 'n_features' (what get_extra_state() returns)")
         if state["n_features"] != self.n_features:
             raise ArgumentError(f"Normalize state is for {state['n_features']} features, this layer has "
                              f"{self.n_features}")
+        identity = state.get("identity", False)
+        if not isinstance(identity, bool):
+            raise ArgumentError(f"Normalize state: 'identity' must be true or false, got {identity!r}")
         if state.get("normalizer") is None:
-            return None
+            return _NormalizeState(None, identity)
+        if identity:
+            raise ArgumentError("Normalize state holds a normalizer and says identity: it cannot be both")
         normalizer = Normalizer.from_state_dict(state["normalizer"])
         if normalizer.n_features != self.n_features:
             raise ShapeError(f"Normalize state holds a normalizer of {normalizer.n_features} features for a layer of "
                              f"{self.n_features}")
-        return normalizer
+        return _NormalizeState(normalizer, False)
 
     def set_extra_state(self, state: Any) -> None:
-        self.normalizer = state if isinstance(state, Normalizer) or state is None else self._check_extra_state(state)
+        checked = state if isinstance(state, _NormalizeState) else self._check_extra_state(state)
+        self.normalizer, self.identity = checked.normalizer, checked.identity
         self._device_stats.clear()
 
     def _stats(self, x: Tensor) -> tuple[Any, Any, Any]:
@@ -508,10 +563,18 @@ class Normalize(Module):
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ShapeError(f"Normalize: expected input of shape (N, {self.n_features}), got {x.shape}")
         if self.normalizer is None:
-            return x
+            if self.identity:
+                return x
+            # an unfitted layer passing raw features on would train or predict on the wrong scale, silently
+            raise NotFittedError(f"Normalize({self.n_features}) holds no fitted normalizer: pass a fitted "
+                                 "tn.Normalizer, load a state dict that holds one (model.load_state_dict(tn.load("
+                                 f"path))), or use Normalize({self.n_features}, identity=True) to pass inputs through")
         shift, scale, offset = self._stats(x)
         return Affine.apply(x, shift=shift, scale=scale, offset=offset, clip=self.normalizer.clip_range)
 
     def extra_repr(self) -> str:
         clip = ", clip: true" if self.normalizer is not None and self.normalizer.clip else ""
-        return f"method: {self.method}, d_input: {self.n_features}{clip}"
+        method = self.method
+        if method == "not fitted":  # a place for a checkpoint's statistics, which no one should take for a no-op
+            method = "not fitted (load a state dict; it is no identity)"
+        return f"method: {method}, d_input: {self.n_features}{clip}"

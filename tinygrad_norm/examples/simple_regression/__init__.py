@@ -7,8 +7,8 @@ from .compare import DEFAULT_RUNS, Run, compare
 from .dataset import HousingDataset
 from .inference import InferenceResult, infer, load_checkpoint
 from .model import RegressionModel, RegressionModelConfig, RegressionOutput
-from .training import TrainingConfig, TrainingResult, train
+from .training import TrainingConfig, TrainingInterrupted, TrainingResult, train
 
 __all__ = ["DEFAULT_RUNS", "HousingDataset", "InferenceResult", "RegressionModel", "RegressionModelConfig",
-           "RegressionOutput", "Run", "TrainingConfig", "TrainingResult", "compare", "infer", "load_checkpoint",
-           "train"]
+           "RegressionOutput", "Run", "TrainingConfig", "TrainingInterrupted", "TrainingResult", "compare", "infer",
+           "load_checkpoint", "train"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
+
+import tinygrad_norm as tn
 
 from .training import NORMS, OPTIMIZERS, TrainingConfig
 
@@ -17,9 +20,31 @@ def log(*parts: object) -> None:
     try:
         print(*parts, flush=True)
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # later writes (and the flush at exit) go nowhere
-        os.close(devnull)
+        silence_stdout()
+
+
+def silence_stdout() -> None:
+    """Send stdout to /dev/null: what a closed pipe means (the reader wants no more), as Python's docs
+    recommend, so later writes and the flush at exit raise nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def interrupted_message(argv: list[str], error: BaseException) -> str:
+    """What Ctrl-C during ``train`` prints: where the run stopped and the exact command that continues it
+    (the run's own flags plus --resume, quoted for the shell)."""
+    epoch = getattr(error, "epoch", None)
+    flags = [a for a in argv if a != "--resume"]
+    if epoch:
+        command = shlex.join(["tinygrad-norm", *flags, "--resume"])
+        return (f"interrupted: epoch {epoch} was the last to finish, and its state is saved in "
+                f"{getattr(error, 'checkpoint', None)}; `{command}` continues from there")
+    if getattr(error, "checkpoint", "?") is None:  # train said so: no epoch of this run finished
+        command = shlex.join(["tinygrad-norm", *flags])
+        return (f"interrupted before the first epoch finished: there is no epoch to resume from; `{command}` "
+                "starts again")
+    return f"interrupted; `{shlex.join(['tinygrad-norm', *argv])}` runs it again"  # before train could say where
 
 
 def _positive_int(text: str) -> int:
@@ -61,6 +86,8 @@ def _infer(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from .compare import DEFAULT_RUNS, compare, plot, table
 
+    if args.plot:
+        tn.plotting.pyplot()  # without matplotlib: say so before training every run, not after
     runs = [r for r in DEFAULT_RUNS if (not args.norm or r.norm in args.norm)
             and (not args.optimizer or r.optimizer in args.optimizer)]
     rows = compare(runs, epochs=args.epochs, seed=args.seed, data=args.data, device=args.device,

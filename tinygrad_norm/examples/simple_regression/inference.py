@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,8 @@ import tinygrad_norm as tn
 from tinygrad_norm.errors import ArgumentError
 
 from .dataset import HousingDataset
-from .model import RegressionModel, RegressionModelConfig
-from .training import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, MODEL_FILE, NORMS, make_batcher
+from .model import NORMALIZE_STATE, RegressionModel, RegressionModelConfig, upgrade_state
+from .training import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, FITTED_NORMS, MODEL_FILE, NORMS, make_batcher
 
 COLLAPSE_RATIO = 0.05
 CHECKPOINTS = ("best", "last")
@@ -93,17 +94,60 @@ def load_checkpoint(artifact_dir: str | Path, checkpoint: str = "best",
     if hidden != config.get("hidden_size") or features != RegressionModelConfig().num_features:
         raise _bad(path, f"its weights are {hidden}x{features}, its config says hidden_size "
                          f"{config.get('hidden_size')!r}")
+    norm = config["norm"]
+    state = upgrade_state(entry["model"], norm)
+    extra = state.get(NORMALIZE_STATE)
+    if norm in FITTED_NORMS and isinstance(extra, dict) and extra.get("normalizer") is None:
+        # loaded anyway, the layer would pass raw features to weights trained on scaled ones
+        raise _bad(path, f"its config says --norm {norm}, but the Normalize layer of its {checkpoint!r} checkpoint "
+                         f"holds no statistics ({NORMALIZE_STATE} has no 'normalizer')")
     model = RegressionModel(RegressionModelConfig(hidden_size=hidden), device=device)
     try:
-        model.load_state_dict(entry["model"])
+        model.load_state_dict(state)
     except (ValueError, TypeError) as e:
         raise _bad(path, f"it does not match the model ({e})") from None
     if not all(np.isfinite(p.numpy()).all() for p in model.parameters()):
         raise _bad(path, f"its {checkpoint!r} weights are not finite (the run diverged)")
+    _check_normalizer(path, model, norm, checkpoint, device)
     data = ckpt.get("data")
     info = {"config": config, "data": data if isinstance(data, dict) else {}, "target_mean": ckpt.get("target_mean"),
             "epoch": entry["epoch"], "checkpoint": checkpoint}
     return model.eval(), info
+
+
+def _check_normalizer(path: Path, model: RegressionModel, norm: str, checkpoint: str, device: str) -> None:
+    """The Normalize layer must be what the config says, with statistics a training run can have made
+    and that this model can apply: any doubt is an error naming the file, before a prediction is made."""
+    layer = model.normalize
+    if norm not in FITTED_NORMS:
+        if layer.normalizer is not None or not layer.identity:
+            held = f"{layer.normalizer.method!r} statistics" if layer.normalizer is not None else "an unfitted layer"
+            raise _bad(path, f"its config says --norm {norm} (no statistics), but the Normalize layer of its "
+                             f"{checkpoint!r} checkpoint holds {held}")
+        return
+    normalizer = layer.normalizer
+    if normalizer is None:
+        raise _bad(path, f"the Normalize layer of its {checkpoint!r} checkpoint holds no statistics, its config "
+                         f"says --norm {norm}")
+    if normalizer.method != norm:
+        raise _bad(path, f"its config says --norm {norm}, its Normalize layer holds {normalizer.method!r} statistics")
+    try:
+        # a transform of an all-constant table: every spread zero, which a training split never has (train refuses
+        # such data), so these statistics were not made by training
+        spread = normalizer.std if norm == "standard" else normalizer.max - normalizer.min
+        if not np.any(spread > 0):
+            raise _bad(path, f"its normalizer statistics say every feature is constant (a spread of 0 in all "
+                             f"{normalizer.n_features} columns): statistics that cannot have come from training")
+        with warnings.catch_warnings(record=True) as caught:  # shown only if the statistics turn out usable
+            warnings.simplefilter("always")
+            with tn.no_grad():  # the statistics as this model will apply them (float32 tensors)
+                model.normalize(tn.Tensor(np.zeros((1, normalizer.n_features), np.float32), device=device))
+    except tn.CheckpointError:
+        raise
+    except tn.TinygradNormError as e:
+        raise _bad(path, f"its normalizer statistics cannot be applied ({e})") from None
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def predict(model: RegressionModel, features: np.ndarray, norm: str, device: str = "cpu") -> np.ndarray:
@@ -173,6 +217,8 @@ def infer(artifact_dir: str | Path = "artifacts/simple-regression", data: str | 
     """Predict the first ``num_samples`` test rows with the trained model and report how well it does."""
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ArgumentError(f"--samples must be an integer >= 1, got {num_samples!r}")
+    if plot:
+        tn.plotting.pyplot()  # without matplotlib: say so now, not after the work
     model, info = load_checkpoint(artifact_dir, checkpoint, device)
     norm = info["config"]["norm"]
     full = HousingDataset.load(data)
@@ -183,6 +229,8 @@ def infer(artifact_dir: str | Path = "artifacts/simple-regression", data: str | 
             "its 'test' split may hold rows the model trained on: the numbers below are not a fair test")
     test = full.split()["test"]
     n = min(num_samples, len(test))
+    if num_samples > n:
+        log(f"note: only {n} test rows exist (--samples {num_samples}); predicting all {n}")
     target_mean = info["target_mean"] if isinstance(info["target_mean"], float) else math.nan
     result = InferenceResult(predict(model, test.features[:n], norm, device), test.targets[:n].copy(), norm,
                              target_mean, info["epoch"], checkpoint)

@@ -4,6 +4,7 @@ Linear(8, 64) -> ReLU -> Linear(64, 1), with the fitted normalizer as its first 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import tinygrad_norm as tn
 from tinygrad_norm import nn
@@ -32,13 +33,15 @@ class RegressionOutput:
 class RegressionModel(nn.Module):
     """``normalize`` holds the training split's statistics (an ``nn.Normalize`` layer), so the
     model's state dict carries them and inference applies exactly what training applied. Without a
-    normalizer it is the identity."""
+    normalizer it is an explicit identity (``--norm none`` and ``batch-minmax``); a state dict
+    loaded later decides which it is (its ``normalize._extra_state``)."""
 
     def __init__(self, config: RegressionModelConfig | None = None, normalizer: tn.Normalizer | None = None,
                  device: str = "cpu") -> None:
         config = config or RegressionModelConfig()
         self.config = config
-        self.normalize = nn.Normalize(normalizer if normalizer is not None else config.num_features, device=device)
+        self.normalize = (nn.Normalize(normalizer, device=device) if normalizer is not None
+                          else nn.Normalize(config.num_features, device=device, identity=True))
         self.input_layer = nn.Linear(config.num_features, config.hidden_size, device=device)
         self.output_layer = nn.Linear(config.hidden_size, 1, device=device)
         self.activation = nn.ReLU()
@@ -55,3 +58,17 @@ class RegressionModel(nn.Module):
     def forward_step(self, inputs: tn.Tensor, targets: tn.Tensor) -> RegressionOutput:
         output = self.forward(inputs)
         return RegressionOutput(nn.functional.mse_loss(output, targets), output, targets)
+
+
+NORMALIZE_STATE = "normalize._extra_state"
+
+
+def upgrade_state(state: dict[str, Any], norm: str) -> dict[str, Any]:
+    """A model state dict of an earlier version, made explicit: those saved the identity layer of a
+    ``--norm none`` or ``batch-minmax`` model as ``{'n_features': 8}`` alone, which now means an
+    unfitted layer. Other states are returned as they are."""
+    extra = state.get(NORMALIZE_STATE) if isinstance(state, dict) else None
+    if (norm in ("none", "batch-minmax") and isinstance(extra, dict) and extra.get("normalizer") is None
+            and "identity" not in extra):
+        return {**state, NORMALIZE_STATE: {**extra, "identity": True}}
+    return state

@@ -1,26 +1,36 @@
 """Training, as Burn's ``examples/simple-regression/src/training.rs``: Adam 1e-3 (or SGD), batch 256,
 100 epochs, seed 1337; per-epoch train and validation loss; artifacts in ``artifact_dir``.
 
-Artifacts, written when the run completes (an interrupted or failed run leaves the previous ones
-untouched), each atomically:
+Artifacts, published when the run completes, as one unit (an interrupted or failed run leaves the
+previous ones untouched):
 
 - ``model.npz``: the config, which data it was trained on (source, sha256 fingerprint, rows), the
   training targets' mean (the baseline), and two checkpoints of the model (normalizer statistics
   included): ``best`` (lowest validation loss) and ``last``;
 - ``metrics.csv``: epoch, train loss, valid loss.
 
+Both are written into a new folder ``runs/<run id>/``; then one atomic rename points the symlink
+``current`` at it. ``model.npz`` and ``metrics.csv`` in the artifact folder are symlinks to
+``current/model.npz`` and ``current/metrics.csv``, so whatever moment a run is killed at, a reader of
+those paths sees all of the old run or all of the new one, never one run's model beside another's
+metrics. The run before the current one is kept (a reader may still be reading it); older ones go.
+
 While it runs, ``checkpoints/epoch-N.npz`` holds a recent epoch's whole state (model, optimizer,
-the shuffling generator, the history; written every 2 s and after the last epoch), so ``train
---resume`` continues an interrupted run bit-identically from there; ``.lock`` keeps a second run
-out of the folder.
+the shuffling generator, the history; written every 2 s, after the last epoch, and on Ctrl-C for the
+last finished epoch), so ``train --resume`` continues an interrupted run bit-identically from there;
+``.lock`` keeps a second run out of the folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import math
 import os
+import secrets
+import shutil
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -33,8 +43,8 @@ import numpy as np
 import tinygrad_norm as tn
 from tinygrad_norm.errors import ArgumentError, ArtifactError
 
-from .dataset import FEATURES, BatchMinMax, DataLoader, HousingBatcher, HousingDataset
-from .model import RegressionModel, RegressionModelConfig
+from .dataset import FEATURES, BatchMinMax, DataError, DataLoader, HousingBatcher, HousingDataset
+from .model import NORMALIZE_STATE, RegressionModel, RegressionModelConfig, upgrade_state
 
 NORMS = ("minmax", "standard", "none", "batch-minmax")
 OPTIMIZERS = ("adam", "sgd")
@@ -42,6 +52,8 @@ DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}
 CHECKPOINT_FORMAT = "tinygrad_norm/simple-regression"
 CHECKPOINT_VERSION = 2
 MODEL_FILE, METRICS_FILE = "model.npz", "metrics.csv"
+RUNS_DIR, CURRENT = "runs", "current"  # runs/<run id>/ holds one run's artifacts; current -> runs/<published>
+FITTED_NORMS = ("minmax", "standard")  # the norms whose model carries fitted statistics
 # flags become allocations: keep them to sizes this example can mean
 LIMITS = {"num_epochs": 1_000_000, "batch_size": 1 << 24, "hidden_size": 1 << 16}
 
@@ -249,18 +261,31 @@ def _epoch_path(out_dir: Path, epoch: int) -> Path:
     return out_dir / CHECKPOINT_DIR / f"epoch-{epoch}.npz"
 
 
-def _save_epoch(out_dir: Path, result: TrainingResult, run: _Run) -> None:
-    """The latest epoch's full state (model, optimizer, shuffling generator, history); older ones are removed."""
-    epoch = len(result.valid_losses)
-    path = _epoch_path(out_dir, epoch)
-    tn.save({"format": CHECKPOINT_FORMAT + "/epoch", "version": CHECKPOINT_VERSION, "config": asdict(result.config),
-             "data": result.data, "epoch": epoch, "model": run.model.state_dict(), "best_state": result.best_state,
-             "optimizer": run.optimizer.state_dict(), "loader_rng": run.train_loader.rng_state,
-             "train_losses": result.train_losses, "valid_losses": result.valid_losses}, path)
+def _epoch_state(result: TrainingResult, run: _Run, copy: bool = False) -> dict[str, Any]:
+    """The finished epoch's full state (model, optimizer, shuffling generator, history); ``copy``: detached
+    from the live run (the model's tensors and the lists change as training goes on)."""
+    return {"format": CHECKPOINT_FORMAT + "/epoch", "version": CHECKPOINT_VERSION, "config": asdict(result.config),
+            "data": result.data, "epoch": len(result.valid_losses),
+            "model": _copy_state(run.model) if copy else run.model.state_dict(), "best_state": result.best_state,
+            "optimizer": run.optimizer.state_dict(), "loader_rng": run.train_loader.rng_state,
+            "train_losses": list(result.train_losses) if copy else result.train_losses,
+            "valid_losses": list(result.valid_losses) if copy else result.valid_losses}
+
+
+def _write_epoch(out_dir: Path, state: dict[str, Any]) -> Path:
+    """Write an epoch state as ``checkpoints/epoch-N.npz``; older ones are removed."""
+    path = _epoch_path(out_dir, state["epoch"])
+    tn.save(state, path)
     for old in path.parent.glob("epoch-*.npz"):
         if old != path:
             old.unlink(missing_ok=True)
     tn.serialization.sweep_stale_temps(path.parent, r"epoch-\d+\.npz")  # a killed run's half-written checkpoint
+    return path
+
+
+def _save_epoch(out_dir: Path, result: TrainingResult, run: _Run) -> None:
+    """The latest epoch's full state, written now."""
+    _write_epoch(out_dir, _epoch_state(result, run))
 
 
 CHECKPOINT_EVERY_S = 2.0  # a checkpoint costs ~5 ms; a 100-epoch run takes ~1.5 s: save about every 2 s
@@ -268,19 +293,58 @@ CHECKPOINT_EVERY_S = 2.0  # a checkpoint costs ~5 ms; a 100-epoch run takes ~1.5
 
 class _EpochSaver:
     """Saves an epoch checkpoint when CHECKPOINT_EVERY_S have passed since the last one, and always after
-    the last epoch: a killed run loses at most that much work, and saving stays off the training's time."""
+    the last epoch: a killed run loses at most that much work, and saving stays off the training's time.
+    Between saves it keeps a copy of the last finished epoch's state in memory (tens of microseconds), which
+    :meth:`flush` writes when Ctrl-C arrives: an interrupted run resumes from the epoch it last finished."""
 
     def __init__(self, out_dir: Path, last_epoch: int) -> None:
         self.out_dir, self.last_epoch, self.saved_at = out_dir, last_epoch, time.perf_counter()
+        self.pending: dict[str, Any] | None = None  # the last finished epoch's state, when not on disk yet
 
     def __call__(self, result: TrainingResult, run: _Run) -> None:
         now = time.perf_counter()
         if len(result.valid_losses) == self.last_epoch or now - self.saved_at >= CHECKPOINT_EVERY_S:
+            self.pending = None
             _save_epoch(self.out_dir, result, run)
             self.saved_at = time.perf_counter()
+        else:
+            self.pending = _epoch_state(result, run, copy=True)
+
+    def flush(self) -> None:
+        """Write the last finished epoch's state if the timer has not yet."""
+        state, self.pending = self.pending, None
+        if state is not None:
+            _write_epoch(self.out_dir, state)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`train`. ``epoch`` is the last finished epoch of this run whose state is saved in
+    ``checkpoint`` (``train --resume`` continues after it), or None when there is none to resume from."""
+
+    def __init__(self, epoch: int | None, checkpoint: Path | None) -> None:
+        super().__init__(f"interrupted after epoch {epoch}" if epoch else "interrupted before an epoch finished")
+        self.epoch, self.checkpoint = epoch, checkpoint
+
+
+def _checkpoint_epoch(path: Path | None) -> int | None:
+    return int(path.stem.split("-", 1)[1]) if path is not None else None
+
+
+def _interrupted(out_dir: Path, saver: _EpochSaver | None, resumable: bool) -> TrainingInterrupted:
+    """What Ctrl-C leaves to resume from: the last finished epoch, written now if it was not yet."""
+    if saver is not None:
+        try:
+            saver.flush()
+        except (KeyboardInterrupt, OSError, tn.TinygradNormError):  # a second Ctrl-C, a full disk: the older one stays
+            pass
+    if saver is None and not resumable:  # this run has not started: what is on disk is another run's
+        return TrainingInterrupted(None, None)
+    path = latest_epoch_checkpoint(out_dir)
+    return TrainingInterrupted(_checkpoint_epoch(path), path)
 
 
 def latest_epoch_checkpoint(out_dir: Path) -> Path | None:
+    """The newest ``checkpoints/epoch-N.npz`` (the largest N), or None."""
     found = []
     for p in (out_dir / CHECKPOINT_DIR).glob("epoch-*.npz"):
         n = p.stem.split("-", 1)[1]
@@ -310,12 +374,19 @@ def _load_resume(out_dir: Path, config: TrainingConfig, fingerprint: str | None)
     if fingerprint and (state.get("data") or {}).get("fingerprint") != fingerprint:
         raise ArgumentError("--resume: the data differs from the interrupted run's (sha256 of the values); pass the "
                          "same --data")
+    for key in ("model", "best_state"):
+        if isinstance(state.get(key), dict):
+            state[key] = upgrade_state(state[key], config.norm)
+            extra = state[key].get(NORMALIZE_STATE)
+            if config.norm in FITTED_NORMS and not (isinstance(extra, dict) and extra.get("normalizer") is not None):
+                raise tn.CheckpointError(f"{path}: its config says --norm {config.norm}, but its {key!r} holds no "
+                                         "normalizer statistics; train without --resume")
     return state
 
 
 def _restore(state: dict[str, Any], result: TrainingResult, run: _Run) -> None:
     try:
-        run.model.load_state_dict(state["model"])
+        run.model.load_state_dict(upgrade_state(state["model"], result.config.norm))
         run.optimizer.load_state_dict(state["optimizer"])
         run.train_loader.rng_state = state["loader_rng"]
         result.train_losses = [float(v) for v in state["train_losses"]]
@@ -328,21 +399,78 @@ def _restore(state: dict[str, Any], result: TrainingResult, run: _Run) -> None:
         raise tn.CheckpointError("the epoch checkpoint's history does not match its epoch; train without --resume")
 
 
+def _new_run_id() -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def _link(name: str) -> str:
+    return os.path.join(CURRENT, name)  # relative: the artifact folder can be moved or copied whole
+
+
+def _current_run(out_dir: Path) -> str | None:
+    """The run folder name ``current`` points to, or None."""
+    try:
+        target = os.readlink(out_dir / CURRENT)
+    except OSError:
+        return None
+    head, name = os.path.split(target)
+    return name if head == RUNS_DIR else None
+
+
+def _adopt_links(out_dir: Path) -> None:
+    """Make model.npz and metrics.csv the links to ``current/...``, without changing what a reader sees at
+    any moment. A folder of the old layout (plain files) gets their copies as a run of its own first."""
+    names = (MODEL_FILE, METRICS_FILE)
+    ours = {n: (out_dir / n).is_symlink() and os.readlink(out_dir / n) == _link(n) for n in names}
+    shown = [n for n in names if not ours[n] and (out_dir / n).is_file()]
+    if shown:  # the old layout: what is shown now becomes a run, then current, before a file is replaced
+        run_id = _new_run_id()
+        folder = out_dir / RUNS_DIR / run_id
+        folder.mkdir(parents=True)
+        for n in names:
+            if (out_dir / n).is_file():
+                data = (out_dir / n).read_bytes()
+                tn.serialization.atomic_write(folder / n, lambda f, d=data: f.write(d))
+        tn.serialization.atomic_symlink(out_dir / CURRENT, os.path.join(RUNS_DIR, run_id))
+    for n in names:
+        if not ours[n]:
+            tn.serialization.atomic_symlink(out_dir / n, _link(n))  # the same content it showed, or nothing
+
+
+def _remove_old_runs(out_dir: Path, keep: set[str]) -> None:
+    for entry in (out_dir / RUNS_DIR).iterdir():
+        if entry.name not in keep:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def save_artifacts(result: TrainingResult, out_dir: Path) -> None:
-    """model.npz (best and last checkpoints, config, data fingerprint) and metrics.csv, each atomically."""
+    """Publish model.npz (best and last checkpoints, config, data fingerprint) and metrics.csv as one unit:
+    both are written into a new ``runs/<run id>/``, then one atomic rename points ``current`` at it."""
     best_loss, best_epoch = result.best_valid
     n = len(result.valid_losses)
-    tn.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": asdict(result.config),
-             "data": result.data, "target_mean": result.target_mean,
-             "best": {"epoch": best_epoch, "valid_loss": best_loss, "model": result.best_state},
-             "last": {"epoch": n, "valid_loss": result.valid_losses[-1], "model": result.model.state_dict()}},
-            out_dir / MODEL_FILE)
+    run_id = _new_run_id()
+    folder = out_dir / RUNS_DIR / run_id
+    folder.mkdir(parents=True)
+    try:
+        tn.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": asdict(result.config),
+                 "data": result.data, "target_mean": result.target_mean,
+                 "best": {"epoch": best_epoch, "valid_loss": best_loss, "model": result.best_state},
+                 "last": {"epoch": n, "valid_loss": result.valid_losses[-1], "model": result.model.state_dict()}},
+                folder / MODEL_FILE)
 
-    def write(f):
-        f.write("epoch,train_loss,valid_loss\n")
-        for i, (t, v) in enumerate(zip(result.train_losses, result.valid_losses), start=1):
-            f.write(f"{i},{t!r},{v!r}\n")
-    tn.serialization.atomic_write(out_dir / METRICS_FILE, write, mode="w")
+        def write(f):
+            f.write("epoch,train_loss,valid_loss\n")
+            for i, (t, v) in enumerate(zip(result.train_losses, result.valid_losses), start=1):
+                f.write(f"{i},{t!r},{v!r}\n")
+        tn.serialization.atomic_write(folder / METRICS_FILE, write, mode="w")
+        _adopt_links(out_dir)
+        previous = _current_run(out_dir)  # kept: a reader may be reading it right now
+        tn.serialization.atomic_symlink(out_dir / CURRENT, os.path.join(RUNS_DIR, run_id))  # the publication
+    except BaseException:
+        if _current_run(out_dir) != run_id:  # not published: the half-written run goes
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    _remove_old_runs(out_dir, {run_id, previous})
 
 
 @contextlib.contextmanager
@@ -364,26 +492,57 @@ def _exclusive(out_dir: Path):
         os.close(fd)  # releases the lock; the kernel also does if the process dies
 
 
+def _check_folder(path: Path, label: str) -> None:
+    """``path`` (called ``label`` in messages), if anything is there, must be a folder or a symlink to one."""
+    if not os.path.lexists(path):
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise OSError(f"{label} is a symlink loop (it leads back to itself): remove the link or choose "
+                          "another --artifact-dir") from None
+        if e.errno == errno.ENOENT:
+            raise FileNotFoundError(f"{label} is a symlink to {os.readlink(path)}, which does not exist: "
+                                    "create that folder, remove the link, or choose another --artifact-dir") from None
+        raise
+    if not stat.S_ISDIR(mode):
+        raise NotADirectoryError(f"{label} is a file, not a directory: remove it or choose another "
+                                 "--artifact-dir")
+
+
 def _prepare_dir(out_dir: Path) -> None:
     """Fail before any work when the artifacts could not be written."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"--artifact-dir {out_dir} is a file, not a directory: choose another path")
+    existing = out_dir  # the deepest part of the path that is there (a symlink counts, even a broken one)
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    _check_folder(existing, f"--artifact-dir {out_dir}" + ("" if existing == out_dir else f": its parent {existing}"))
     out_dir.mkdir(parents=True, exist_ok=True)
+    for name in (CHECKPOINT_DIR, RUNS_DIR):
+        _check_folder(out_dir / name, str(out_dir / name))
+    if os.path.lexists(out_dir / CURRENT) and not (out_dir / CURRENT).is_symlink():
+        raise FileExistsError(f"{out_dir / CURRENT} is not the link train keeps to the published run: remove it or "
+                              "choose another --artifact-dir")
     for name in (MODEL_FILE, METRICS_FILE):
-        if (out_dir / name).is_dir():
+        if (out_dir / name).is_dir() and not (out_dir / name).is_symlink():
             raise IsADirectoryError(f"{out_dir / name} is a directory, so the trained model could not be saved "
                                     "there: remove it or choose another --artifact-dir")
     if not os.access(out_dir, os.W_OK | os.X_OK):
         raise PermissionError(f"cannot write to {out_dir}: permission denied; choose another --artifact-dir")
+    (out_dir / CHECKPOINT_DIR).mkdir(exist_ok=True)
+    if not os.access(out_dir / CHECKPOINT_DIR, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write to {out_dir / CHECKPOINT_DIR}: permission denied; choose another "
+                              "--artifact-dir")
 
 
 def train(config: TrainingConfig | None = None, log=print, resume: bool = False) -> TrainingResult:
     """Train the model, write the artifacts and report; returns per-epoch losses and the trained model.
 
     Every epoch's state goes to ``checkpoints/epoch-N.npz`` in the artifact folder; ``model.npz`` and
-    ``metrics.csv`` are published only when the run completes. ``resume`` continues an interrupted
-    (or finished, with more epochs) run from its latest epoch checkpoint, bit-identically. Raises
-    DivergenceError (publishing nothing) when the loss becomes inf or NaN.
+    ``metrics.csv`` are published, together, only when the run completes. ``resume`` continues an
+    interrupted (or finished, with more epochs) run from its latest epoch checkpoint, bit-identically.
+    Raises DivergenceError (publishing nothing) when the loss becomes inf or NaN, and
+    :class:`TrainingInterrupted` (a KeyboardInterrupt) on Ctrl-C, after saving the last finished epoch.
     """
     from .inference import dead_units
 
@@ -394,28 +553,36 @@ def train(config: TrainingConfig | None = None, log=print, resume: bool = False)
     out_dir = Path(config.artifact_dir)
     _prepare_dir(out_dir)
     with _exclusive(out_dir):
-        splits = HousingDataset.load(config.data).split()
-        train_set, valid_set = splits["train"], splits["valid"]
-        start_state = _load_resume(out_dir, config, train_set.fingerprint) if resume else None
-        if start_state is None:
-            for old in (out_dir / CHECKPOINT_DIR).glob("epoch-*.npz"):  # a new run: the old one's states go
-                old.unlink()
-        if config.norm == "none":
-            for warning in tn.diagnose(train_set.features, feature_names=FEATURES).warnings:
-                log(f"WARNING: {warning}")
-        log(f"data: {train_set.source}; train {len(train_set)} rows, valid {len(valid_set)} rows; normalization: "
-            f"{config.norm}; optimizer: {config.optimizer} (lr {config.lr:g})"
-            + (f"; resuming after epoch {start_state['epoch']}" if start_state else ""))
-        result = fit(config, train_set, valid_set, log=log, show_model=True, resume_from=start_state,
-                     on_epoch=_EpochSaver(out_dir, config.num_epochs))
-        if result.diverged_epoch is not None:
-            for old in (out_dir / CHECKPOINT_DIR).glob("epoch-*.npz"):
-                old.unlink()
-            hint = ("Normalize the inputs (--norm minmax or --norm standard)." if config.norm == "none"
-                    else "Lower the learning rate (--lr).")
-            raise tn.DivergenceError(f"training diverged: the loss became inf/NaN at epoch {result.diverged_epoch}. "
-                                     f"{hint} Nothing was published.")
-        save_artifacts(result, out_dir)
+        saver = None
+        try:
+            splits = HousingDataset.load(config.data).split()
+            train_set, valid_set = splits["train"], splits["valid"]
+            if not np.ptp(train_set.features, axis=0).any():  # (a checkpoint of such statistics is refused too)
+                raise DataError(f"{train_set.source}: every feature is constant in the training split "
+                                f"({len(train_set)} rows): there is nothing to learn from; check the data")
+            start_state = _load_resume(out_dir, config, train_set.fingerprint) if resume else None
+            if start_state is None:
+                for old in (out_dir / CHECKPOINT_DIR).glob("epoch-*.npz"):  # a new run: the old one's states go
+                    old.unlink()
+            saver = _EpochSaver(out_dir, config.num_epochs)
+            if config.norm == "none":
+                for warning in tn.diagnose(train_set.features, feature_names=FEATURES).warnings:
+                    log(f"WARNING: {warning}")
+            log(f"data: {train_set.source}; train {len(train_set)} rows, valid {len(valid_set)} rows; normalization: "
+                f"{config.norm}; optimizer: {config.optimizer} (lr {config.lr:g})"
+                + (f"; resuming after epoch {start_state['epoch']}" if start_state else ""))
+            result = fit(config, train_set, valid_set, log=log, show_model=True, resume_from=start_state,
+                         on_epoch=saver)
+            if result.diverged_epoch is not None:
+                for old in (out_dir / CHECKPOINT_DIR).glob("epoch-*.npz"):
+                    old.unlink()
+                hint = ("Normalize the inputs (--norm minmax or --norm standard)." if config.norm == "none"
+                        else "Lower the learning rate (--lr).")
+                raise tn.DivergenceError(f"training diverged: the loss became inf/NaN at epoch "
+                                         f"{result.diverged_epoch}. {hint} Nothing was published.")
+            save_artifacts(result, out_dir)
+        except KeyboardInterrupt:
+            raise _interrupted(out_dir, saver, resume) from None
     best, best_epoch = result.best_valid
     baseline = float(np.mean((valid_set.targets.astype(np.float64) - result.target_mean) ** 2))
     dead = dead_units(result.best_model(), train_set.features, config.norm, config.device, config.batch_size)
