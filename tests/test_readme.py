@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 
+import tinygrad_norm as tn
+
 from conftest import DASK_CLUSTER, REPO
 
 README = (REPO / "README.md").read_text()
@@ -19,6 +21,14 @@ def test_library_example_runs_and_learns(tmp_path, monkeypatch, capsys):
     assert scope["loss"].item() < 0.05 * float(np.var(scope["y"]))  # it learned
     assert (tmp_path / "model.npz").is_file()
     assert "params:" in capsys.readouterr().out
+    # the README's rebuild: a bare model filled from the checkpoint predicts exactly as the trained one
+    trained = scope["model"]
+    rebuild = re.findall(r"```python\n(.*?)```", README.split("A model rebuilt the PyTorch way", 1)[1], re.S)[0]
+    exec(compile(rebuild, "README.md", "exec"), scope)
+    assert scope["model"] is not trained
+    x = tn.Tensor(scope["X"][:100])
+    with tn.no_grad():
+        np.testing.assert_array_equal(scope["model"](x).numpy(), trained(x).numpy())
 
 
 def test_ci_runs_the_readme_test_command():
