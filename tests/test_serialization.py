@@ -255,3 +255,17 @@ def test_a_zip_with_two_members_of_one_name_is_refused(tmp_path):
     with pytest.raises(tn.CheckpointError, match="a0.npy") as e:
         tn.load(path)
     assert str(path) in str(e.value) and "twice" in str(e.value)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.float32, np.float64, np.bool_])
+def test_zero_dimensional_arrays_and_tensors_keep_shape_and_dtype(tmp_path, dtype):
+    # torch's num_batches_tracked is a 0-d int64 tensor: a round trip must not turn it into shape (1,)
+    value = np.array(3, dtype=dtype)
+    path = tmp_path / "z.npz"
+    tn.save({"a": value, "t": tn.Tensor(value, dtype=dtype), "f": np.asfortranarray(np.ones((2, 3)))[:, ::2]}, path)
+    back = tn.load(path)
+    assert back["a"].shape == () and back["a"].dtype == dtype and back["a"] == value
+    assert isinstance(back["t"], tn.Tensor) and back["t"].shape == () and back["t"].dtype == dtype
+    assert back["t"].item() == value.item()
+    # a non-contiguous view is still stored (made contiguous) with its shape
+    assert back["f"].shape == (2, 2) and back["f"].flags.c_contiguous

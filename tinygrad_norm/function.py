@@ -650,3 +650,141 @@ class Affine(Function):
         if inside is not None:  # a clipped output does not depend on x
             grad *= inside
         return (grad,)
+
+
+# ---- normalization layers ------------------------------------------------------------------
+# BatchNorm and LayerNorm share one scheme: x is standardized over ``stat_axes`` (xhat = (x - mean) * invstd),
+# then scaled and shifted per feature by the optional weight and bias parents (the parents after x; which ones
+# are there is said by the ``weight``/``bias`` keywords, as affine=False or bias=False drop them).
+def _norm_params(params: tuple[Any, ...], weight: bool, bias: bool) -> tuple[Any, Any]:
+    return (params[0] if weight else None), (params[-1] if bias else None)
+
+
+def _standardize(xp: Any, x: Any, axes: tuple[int, ...], eps: float) -> tuple[Any, Any, Any, Any]:
+    """(xhat, mean, biased variance, invstd) over ``axes`` (kept as size-1 dimensions), two-pass for accuracy."""
+    if x.dtype.kind != "f":
+        raise DTypeError(f"normalization needs floating-point input, got {x.dtype}; convert with .astype('float32')")
+    if any(x.shape[a] == 0 for a in axes):  # nothing to average: an empty output (as torch gives), no NaN warnings
+        kept = _kept_shape(x.shape, axes)
+        zeros = xp.zeros(kept, dtype=x.dtype)
+        return x.copy(), zeros, zeros, xp.ones(kept, dtype=x.dtype)
+    mean = x.mean(axis=axes, keepdims=True)
+    centered = x - mean
+    var = (centered * centered).mean(axis=axes, keepdims=True)
+    invstd = 1 / xp.sqrt(var + eps)
+    centered *= invstd  # (a fresh array: xhat in place)
+    return centered, mean, var, invstd
+
+
+def _scale_shift(xhat: Any, w: Any, b: Any) -> Any:
+    if w is not None:
+        out = xhat * w
+        if b is not None:
+            out += b
+        return out
+    return xhat + b if b is not None else xhat
+
+
+def _norm_backward(fn: Function, g: Any, xhat: Any, invstd: Any, w: Any, stat_axes: tuple[int, ...] | None,
+                   param_axes: tuple[int, ...]) -> tuple[Any, ...]:
+    """Gradients for (x, [weight], [bias]). ``stat_axes`` None: the statistics were constants (eval mode), so
+    dx = g * w * invstd; else the closed form through the batch mean and variance,
+    dx = invstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)) with gxhat = g * w."""
+    need = fn.needs_grad
+    grads: list[Any] = []
+    if need[0]:
+        gxhat = g * w if w is not None else g
+        if stat_axes is None:
+            gx = gxhat * invstd
+        elif xhat.size == 0:
+            gx = fn.xp.zeros_like(xhat)
+        else:
+            gx = gxhat - gxhat.mean(axis=stat_axes, keepdims=True)
+            gx -= xhat * (gxhat * xhat).mean(axis=stat_axes, keepdims=True)
+            gx *= invstd
+        grads.append(gx)
+    else:
+        grads.append(None)
+    if w is not None:
+        grads.append((g * xhat).sum(axis=param_axes) if need[1] else None)
+    if len(need) > len(grads):  # the bias
+        grads.append(g.sum(axis=param_axes) if need[-1] else None)
+    return tuple(grads)
+
+
+def _channel_shape(x: Any) -> tuple[int, ...]:
+    """Shape that lines a (C,) vector up with the channel axis 1 of an (N, C) or (N, C, L) input."""
+    return (x.shape[1],) + (1,) * (x.ndim - 2)
+
+
+class BatchNormTrain(Function):
+    """Batch normalization with the batch's statistics (train mode, or no running statistics) over every axis
+    but the channel axis 1. Given ``running_mean``/``running_var`` arrays, it updates them in place as torch
+    does: ``running = (1 - momentum) * running + momentum * batch``, with the unbiased batch variance."""
+
+    __slots__ = ()
+
+    def forward(self, x, *params, weight: bool, bias: bool, eps: float, running_mean: Any = None,
+                running_var: Any = None, momentum: float = 0.1):
+        axes = (0,) + tuple(range(2, x.ndim))
+        xhat, mean, var, invstd = _standardize(self.xp, x, axes, eps)
+        w, b = _norm_params(params, weight, bias)
+        shape = _channel_shape(x)
+        w = None if w is None else w.reshape(shape)
+        b = None if b is None else b.reshape(shape)
+        count = x.size // x.shape[1] if x.shape[1] else 0
+        if running_mean is not None and count > 1:  # (one value per channel has no unbiased variance)
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean.reshape(-1)
+            running_var *= 1 - momentum
+            running_var += (momentum * count / (count - 1)) * var.reshape(-1)
+        if True in self.needs_grad:
+            self.saved = (xhat, invstd, w, axes)
+        return _scale_shift(xhat, w, b)
+
+    def backward(self, g):
+        xhat, invstd, w, axes = self.saved
+        return _norm_backward(self, g, xhat, invstd, w, axes, axes)
+
+
+class BatchNormEval(Function):
+    """Batch normalization with fixed running statistics (eval mode): a per-channel affine map of x."""
+
+    __slots__ = ()
+
+    def forward(self, x, *params, weight: bool, bias: bool, eps: float, running_mean: Any, running_var: Any):
+        if x.dtype.kind != "f":
+            raise DTypeError(f"batch_norm needs floating-point input, got {x.dtype}; convert with .astype('float32')")
+        shape = _channel_shape(x)
+        invstd = 1 / self.xp.sqrt(running_var.reshape(shape) + eps)
+        xhat = (x - running_mean.reshape(shape)) * invstd
+        w, b = _norm_params(params, weight, bias)
+        w = None if w is None else w.reshape(shape)
+        b = None if b is None else b.reshape(shape)
+        if True in self.needs_grad:  # xhat only for the weight's gradient
+            self.saved = (xhat if weight and self.needs_grad[1] else None, invstd, w, (0,) + tuple(range(2, x.ndim)))
+        return _scale_shift(xhat, w, b)
+
+    def backward(self, g):
+        xhat, invstd, w, axes = self.saved
+        return _norm_backward(self, g, xhat, invstd, w, None, axes)
+
+
+class LayerNorm(Function):
+    """Layer normalization over the last ``normalized_ndim`` axes (biased variance), with an elementwise weight
+    and bias of those axes' shape."""
+
+    __slots__ = ()
+
+    def forward(self, x, *params, weight: bool, bias: bool, normalized_ndim: int, eps: float):
+        lead = x.ndim - normalized_ndim
+        axes = tuple(range(lead, x.ndim))
+        xhat, _, _, invstd = _standardize(self.xp, x, axes, eps)
+        w, b = _norm_params(params, weight, bias)
+        if True in self.needs_grad:
+            self.saved = (xhat, invstd, w, axes, tuple(range(lead)))
+        return _scale_shift(xhat, w, b)
+
+    def backward(self, g):
+        xhat, invstd, w, axes, lead_axes = self.saved
+        return _norm_backward(self, g, xhat, invstd, w, axes, lead_axes)

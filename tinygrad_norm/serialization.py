@@ -35,16 +35,23 @@ _TMP_SUFFIX = ".tmp"
 
 
 # ---- encoding ---------------------------------------------------------------------------------------------
+def _contiguous(arr: np.ndarray) -> np.ndarray:
+    """``arr`` in C order with its shape kept: ``np.ascontiguousarray`` would turn a 0-d array (torch's
+    ``num_batches_tracked``) into shape (1,). Subclasses become plain arrays, as they did through it."""
+    arr = np.asarray(arr)
+    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+
+
 def _encode(obj: Any, arrays: list[np.ndarray], where: str, depth: int = 0) -> Any:
     if depth > _MAX_DEPTH:
         raise ArgumentTypeError(f"save: {where} is nested more than {_MAX_DEPTH} levels deep")
     if isinstance(obj, Tensor):
-        arrays.append(np.ascontiguousarray(obj.numpy()))
+        arrays.append(_contiguous(obj.numpy()))
         return {"__tensor__": f"a{len(arrays) - 1}"}
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind not in "biuf":
             raise DTypeError(f"save: array at {where} has dtype {obj.dtype}; only numeric arrays can be saved")
-        arrays.append(np.ascontiguousarray(obj))
+        arrays.append(_contiguous(obj))
         return {"__array__": f"a{len(arrays) - 1}"}
     if isinstance(obj, dict):
         out = {}

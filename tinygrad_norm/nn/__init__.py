@@ -1,5 +1,5 @@
 """Layers and models: ``Module``, ``Linear``, ``ReLU``, ``Sequential``, ``ModuleList``, ``ModuleDict``,
-``MSELoss``, ``Normalize``."""
+``MSELoss``, ``Normalize``, ``BatchNorm1d``, ``LayerNorm``."""
 
 from . import functional
 from .modules import (
@@ -16,6 +16,7 @@ from .modules import (
     Sigmoid,
     Tanh,
 )
+from .normalization import BatchNorm1d, LayerNorm
 
-__all__ = ["Buffer", "Linear", "Module", "ModuleDict", "ModuleList", "MSELoss", "Normalize", "Parameter", "ReLU",
-           "Sequential", "Sigmoid", "Tanh", "functional"]
+__all__ = ["BatchNorm1d", "Buffer", "LayerNorm", "Linear", "Module", "ModuleDict", "ModuleList", "MSELoss",
+           "Normalize", "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh", "functional"]
