@@ -16,10 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ArgumentError, DivergenceError, ShapeError
+from .errors import ArgumentError, DivergenceError, ShapeError, name_few
 from .normalize import _as_2d
 
 WARN_RATIO = 100.0
+TABLE_ROWS = 40  # features printed in the table: a report of a million columns stays readable
+NAME_WIDTH = 24  # longer names are cut in the table and in messages
+
+
+def _cut(name: str) -> str:
+    return name if len(name) <= NAME_WIDTH else name[:NAME_WIDTH - 3] + "..."
 
 
 def check_finite_loss(loss: float, epoch: int, what: str = "loss", hint: str | None = None) -> None:
@@ -53,8 +59,10 @@ class Diagnosis:
     def table(self) -> str:
         head = f"{'feature':<16}{'mean':>13}{'std':>13}{'min':>13}{'max':>13}{'rms':>13}"
         rows = [head, "-" * len(head)]
-        for f in self.features:
-            rows.append(f"{f.name:<16}{f.mean:>13.5g}{f.std:>13.5g}{f.min:>13.5g}{f.max:>13.5g}{f.rms:>13.5g}")
+        for f in self.features[:TABLE_ROWS]:
+            rows.append(f"{_cut(f.name):<16}{f.mean:>13.5g}{f.std:>13.5g}{f.min:>13.5g}{f.max:>13.5g}{f.rms:>13.5g}")
+        if len(self.features) > TABLE_ROWS:
+            rows.append(f"... and {len(self.features) - TABLE_ROWS:,} more features (Diagnosis.features has them all)")
         return "\n".join(rows)
 
     def __str__(self) -> str:
@@ -82,10 +90,11 @@ def diagnose(x: Any, feature_names: Sequence[str] | None = None) -> Diagnosis:
     if not ok.all():
         bad = backend.to_numpy(backend.xp.count_nonzero(~backend.xp.isfinite(arr), axis=0))
         if bad.any():
-            cols = ", ".join(f"{names[j]}: {int(bad[j])}" for j in np.flatnonzero(bad))
-            raise ArgumentError(f"diagnose: data contains NaN/inf values ({cols}); drop or impute them first")
-        big = [f"{names[j]} (|x| up to {max(abs(lo[j]), abs(hi[j])):.3g})" for j in np.flatnonzero(~ok)]
-        raise ArgumentError(f"diagnose: feature(s) {', '.join(big)} are too large for float64 statistics (their "
+            cols = name_few(np.flatnonzero(bad), lambda j: f"{_cut(names[j])}: {int(bad[j])}")
+            raise ArgumentError(f"diagnose: data contains {int(bad.sum()):,} NaN/inf values ({cols}); drop or "
+                                "impute them first")
+        big = name_few(np.flatnonzero(~ok), lambda j: f"{_cut(names[j])} (|x| up to {max(abs(lo[j]), abs(hi[j])):.3g})")
+        raise ArgumentError(f"diagnose: feature(s) {big} are too large for float64 statistics (their "
                             "squares overflow); rescale them first, e.g. divide by a power of 10")
     feats = [FeatureStats(names[j], float(mean[j]), float(std[j]), float(lo[j]), float(hi[j]), float(rms[j]))
              for j in range(d)]
@@ -96,12 +105,12 @@ def diagnose(x: Any, feature_names: Sequence[str] | None = None) -> Diagnosis:
     grad_ratio = float(rms[nonzero].max() / rms[nonzero].min()) if nonzero.any() else 1.0
     warns = []
     if constant:
-        warns.append(f"constant feature(s) {', '.join(constant)} carry no information; drop them "
-                     "(normalizers give them scale 1)")
+        warns.append(f"{len(constant):,} constant feature(s) {name_few(constant, _cut)} carry no information; "
+                     "drop them (normalizers give them scale 1)")
     if max(scale_ratio, grad_ratio) > WARN_RATIO:
         big, small = names[int(np.argmax(np.where(nonzero, rms, -np.inf)))], \
             names[int(np.argmin(np.where(nonzero, rms, np.inf)))]
-        warns.append(f"features differ in scale by {max(scale_ratio, grad_ratio):.3g}x ({big} vs {small}): "
+        warns.append(f"features differ in scale by {max(scale_ratio, grad_ratio):.3g}x ({_cut(big)} vs {_cut(small)}): "
                      "plain gradient descent with one learning rate will diverge or crawl; normalize first")
     if max(scale_ratio, grad_ratio) <= WARN_RATIO and not constant:
         rec = "scales are comparable; normalization is optional (standard still helps conditioning)"
