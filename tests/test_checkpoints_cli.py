@@ -139,6 +139,35 @@ def test_checkpoint_statistics_that_cannot_be_right_are_an_error_naming_the_file
     assert "Warning" not in err and "Traceback" not in err and len(err.splitlines()) == 1
 
 
+def _nan_weights(model_state):
+    w = model_state["input_layer.weight"]
+    model_state["input_layer.weight"] = np.full_like(w.numpy() if isinstance(w, tn.Tensor) else w, np.nan)
+
+
+@pytest.mark.parametrize("name,mutate,match", [
+    ("statistics removed", lambda m: m["normalize._extra_state"].pop("normalizer"), "holds no normalizer statistics"),
+    ("m2 all zero", lambda m: _zero_m2(m["normalize._extra_state"]), "every feature is constant"),
+    ("count 1", lambda m: m["normalize._extra_state"]["normalizer"].update(count=1), "statistics"),
+    ("mean 1e300", lambda m: _huge_mean(m["normalize._extra_state"]), "statistics"),
+    ("NaN weights", _nan_weights, "not finite"),
+])
+def test_resume_checks_the_epoch_checkpoint_as_infer_checks_the_model(csv, tmp_path, name, mutate, match):
+    """--resume from an epoch checkpoint with impossible statistics or weights: an error naming that file before
+    training (it used to train on with scale 1, or call the run diverged and delete the checkpoint)."""
+    config = fast_config(csv, tmp_path, num_epochs=2, norm="standard")
+    train(config, log=quiet)
+    ckpt = training_module.latest_epoch_checkpoint(Path(config.artifact_dir))
+    state = tn.load(ckpt)
+    for key in ("model", "best_state"):
+        mutate(state[key])
+    tn.save(state, ckpt)
+    model = (Path(config.artifact_dir) / "model.npz").read_bytes()
+    with pytest.raises(tn.CheckpointError, match=match) as e:
+        train(fast_config(csv, tmp_path, num_epochs=4, norm="standard"), log=quiet, resume=True)
+    assert str(ckpt) in str(e.value) and "without --resume" in str(e.value)
+    assert ckpt.is_file() and (Path(config.artifact_dir) / "model.npz").read_bytes() == model
+
+
 def test_training_data_with_every_feature_constant_is_refused(tmp_path):
     """What makes the checkpoint error above true: no training run makes statistics of all-constant features."""
     table = tn.datasets.convert_statlib(raw_statlib(300))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,8 @@ import tinygrad_norm as tn
 from tinygrad_norm.errors import ArgumentError
 
 from .dataset import HousingDataset
-from .model import NORMALIZE_STATE, RegressionModel, RegressionModelConfig, upgrade_state
-from .training import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, FITTED_NORMS, MODEL_FILE, NORMS, make_batcher
+from .model import FITTED_NORMS, NORMALIZE_STATE, RegressionModel, RegressionModelConfig, check_model, upgrade_state
+from .training import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, MODEL_FILE, NORMS, make_batcher
 
 COLLAPSE_RATIO = 0.05
 CHECKPOINTS = ("best", "last")
@@ -106,48 +105,11 @@ def load_checkpoint(artifact_dir: str | Path, checkpoint: str = "best",
         model.load_state_dict(state)
     except (ValueError, TypeError) as e:
         raise _bad(path, f"it does not match the model ({e})") from None
-    if not all(np.isfinite(p.numpy()).all() for p in model.parameters()):
-        raise _bad(path, f"its {checkpoint!r} weights are not finite (the run diverged)")
-    _check_normalizer(path, model, norm, checkpoint, device)
+    check_model(path, model, norm, f"its {checkpoint!r} checkpoint", device)
     data = ckpt.get("data")
     info = {"config": config, "data": data if isinstance(data, dict) else {}, "target_mean": ckpt.get("target_mean"),
             "epoch": entry["epoch"], "checkpoint": checkpoint}
     return model.eval(), info
-
-
-def _check_normalizer(path: Path, model: RegressionModel, norm: str, checkpoint: str, device: str) -> None:
-    """The Normalize layer must be what the config says, with statistics a training run can have made
-    and that this model can apply: any doubt is an error naming the file, before a prediction is made."""
-    layer = model.normalize
-    if norm not in FITTED_NORMS:
-        if layer.normalizer is not None or not layer.identity:
-            held = f"{layer.normalizer.method!r} statistics" if layer.normalizer is not None else "an unfitted layer"
-            raise _bad(path, f"its config says --norm {norm} (no statistics), but the Normalize layer of its "
-                             f"{checkpoint!r} checkpoint holds {held}")
-        return
-    normalizer = layer.normalizer
-    if normalizer is None:
-        raise _bad(path, f"the Normalize layer of its {checkpoint!r} checkpoint holds no statistics, its config "
-                         f"says --norm {norm}")
-    if normalizer.method != norm:
-        raise _bad(path, f"its config says --norm {norm}, its Normalize layer holds {normalizer.method!r} statistics")
-    try:
-        # a transform of an all-constant table: every spread zero, which a training split never has (train refuses
-        # such data), so these statistics were not made by training
-        spread = normalizer.std if norm == "standard" else normalizer.max - normalizer.min
-        if not np.any(spread > 0):
-            raise _bad(path, f"its normalizer statistics say every feature is constant (a spread of 0 in all "
-                             f"{normalizer.n_features} columns): statistics that cannot have come from training")
-        with warnings.catch_warnings(record=True) as caught:  # shown only if the statistics turn out usable
-            warnings.simplefilter("always")
-            with tn.no_grad():  # the statistics as this model will apply them (float32 tensors)
-                model.normalize(tn.Tensor(np.zeros((1, normalizer.n_features), np.float32), device=device))
-    except tn.CheckpointError:
-        raise
-    except tn.TinygradNormError as e:
-        raise _bad(path, f"its normalizer statistics cannot be applied ({e})") from None
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def predict(model: RegressionModel, features: np.ndarray, norm: str, device: str = "cpu") -> np.ndarray:

@@ -3,8 +3,12 @@ Linear(8, 64) -> ReLU -> Linear(64, 1), with the fitted normalizer as its first 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 import tinygrad_norm as tn
 from tinygrad_norm import nn
@@ -61,6 +65,48 @@ class RegressionModel(nn.Module):
 
 
 NORMALIZE_STATE = "normalize._extra_state"
+FITTED_NORMS = ("minmax", "standard")  # the --norm settings whose model carries fitted statistics
+
+
+def check_model(path: Path, model: RegressionModel, norm: str, what: str, device: str = "cpu",
+                todo: str = "train again to re-create it") -> None:
+    """A model loaded from ``path`` (``what``: which of its checkpoints) must have finite weights and the
+    Normalize layer its config (``norm``) says, with statistics a training run can have made and that this
+    model can apply: any doubt is a CheckpointError naming the file (ending with ``todo``), before any use."""
+    def bad(text: str) -> tn.CheckpointError:
+        return tn.CheckpointError(f"{path}: {text}; {todo}")
+
+    if not all(np.isfinite(p.numpy()).all() for p in model.parameters()):
+        raise bad(f"the weights of {what} are not finite (the run diverged)")
+    layer = model.normalize
+    if norm not in FITTED_NORMS:
+        if layer.normalizer is not None or not layer.identity:
+            held = f"{layer.normalizer.method!r} statistics" if layer.normalizer is not None else "an unfitted layer"
+            raise bad(f"its config says --norm {norm} (no statistics), but the Normalize layer of {what} holds {held}")
+        return
+    normalizer = layer.normalizer
+    if normalizer is None:
+        raise bad(f"the Normalize layer of {what} holds no statistics, its config says --norm {norm}")
+    if normalizer.method != norm:
+        raise bad(f"its config says --norm {norm}, the Normalize layer of {what} holds {normalizer.method!r} "
+                  "statistics")
+    try:
+        # a transform of an all-constant table: every spread zero, which a training split never has (train refuses
+        # such data), so these statistics were not made by training
+        spread = normalizer.std if norm == "standard" else normalizer.max - normalizer.min
+        if not np.any(spread > 0):
+            raise bad(f"the normalizer statistics of {what} say every feature is constant (a spread of 0 in all "
+                      f"{normalizer.n_features} columns): statistics that cannot have come from training")
+        with warnings.catch_warnings(record=True) as caught:  # shown only if the statistics turn out usable
+            warnings.simplefilter("always")
+            with tn.no_grad():  # the statistics as this model will apply them (float32 tensors)
+                model.normalize(tn.Tensor(np.zeros((1, normalizer.n_features), np.float32), device=device))
+    except tn.CheckpointError:
+        raise
+    except tn.TinygradNormError as e:
+        raise bad(f"the normalizer statistics of {what} cannot be applied ({e})") from None
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def upgrade_state(state: dict[str, Any], norm: str) -> dict[str, Any]:

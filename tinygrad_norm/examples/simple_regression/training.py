@@ -44,7 +44,7 @@ import tinygrad_norm as tn
 from tinygrad_norm.errors import ArgumentError, ArtifactError
 
 from .dataset import FEATURES, BatchMinMax, DataError, DataLoader, HousingBatcher, HousingDataset
-from .model import NORMALIZE_STATE, RegressionModel, RegressionModelConfig, upgrade_state
+from .model import FITTED_NORMS, NORMALIZE_STATE, RegressionModel, RegressionModelConfig, check_model, upgrade_state
 
 NORMS = ("minmax", "standard", "none", "batch-minmax")
 OPTIMIZERS = ("adam", "sgd")
@@ -53,7 +53,6 @@ CHECKPOINT_FORMAT = "tinygrad_norm/simple-regression"
 CHECKPOINT_VERSION = 2
 MODEL_FILE, METRICS_FILE = "model.npz", "metrics.csv"
 RUNS_DIR, CURRENT = "runs", "current"  # runs/<run id>/ holds one run's artifacts; current -> runs/<published>
-FITTED_NORMS = ("minmax", "standard")  # the norms whose model carries fitted statistics
 # flags become allocations: keep them to sizes this example can mean
 LIMITS = {"num_epochs": 1_000_000, "batch_size": 1 << 24, "hidden_size": 1 << 16}
 
@@ -381,6 +380,14 @@ def _load_resume(out_dir: Path, config: TrainingConfig, fingerprint: str | None)
             if config.norm in FITTED_NORMS and not (isinstance(extra, dict) and extra.get("normalizer") is not None):
                 raise tn.CheckpointError(f"{path}: its config says --norm {config.norm}, but its {key!r} holds no "
                                          "normalizer statistics; train without --resume")
+            # the checks infer makes of model.npz, before an epoch of training builds on these weights
+            model = RegressionModel(RegressionModelConfig(hidden_size=config.hidden_size), device=config.device)
+            try:
+                model.load_state_dict(state[key])
+            except (ValueError, TypeError) as e:
+                raise tn.CheckpointError(f"{path}: its {key!r} does not match the model ({e}); train without "
+                                         "--resume") from None
+            check_model(path, model, config.norm, f"its {key!r}", config.device, todo="train without --resume")
     return state
 
 
