@@ -317,3 +317,17 @@ def test_cupy_backed_dask_array_fits_and_transforms_on_the_gpu(table):
                                    table.astype(np.float32).astype(np.float64))
             out = fitted.transform(dx).compute()
             assert isinstance(out, cp.ndarray)
+
+
+def test_an_unknown_number_of_columns_is_a_clear_error():
+    """A Dask array whose column count is NaN was once fitted as 'nan features', leaving a broken normalizer."""
+    a = np.arange(120.0).reshape(40, 3)
+    for shape in ((40, np.nan), (np.nan, np.nan)):
+        x = da.from_delayed(dask.delayed(lambda: a)(), shape=shape, dtype=float)
+        norm = tn.Normalizer()
+        with pytest.raises(tn.ShapeError, match=r"number of columns is unknown.*compute_chunk_sizes"):
+            norm.fit(x)
+        assert not norm.is_fitted
+        fitted = tn.Normalizer().fit(a)
+        with pytest.raises(tn.ShapeError, match="number of columns is unknown"):
+            fitted.transform(x)

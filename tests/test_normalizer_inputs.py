@@ -348,6 +348,18 @@ def test_sparse_input_is_refused_with_how_to_densify(table):
     np.testing.assert_array_equal(norm.transform(sparse.csr_matrix(table).toarray()), norm.transform(table))
 
 
+def test_every_sparse_format_is_told_how_to_densify(table):
+    """dok_matrix is a dict subclass, and a Tensor or diagnose saw NumPy's 0-d object array: each says sparse."""
+    sparse = pytest.importorskip("scipy.sparse")
+    norm = Normalizer().fit(table)
+    for matrix in (sparse.dok_matrix(table), sparse.lil_matrix(table), sparse.csr_array(table)):
+        for call in (Normalizer().fit, Normalizer().partial_fit, norm.transform, norm.inverse_transform, tn.diagnose):
+            with pytest.raises(tn.ArgumentTypeError, match=r"sparse input.*X\.toarray\(\)"):
+                call(matrix)
+        with pytest.raises(tn.DTypeError, match=r"sparse input.*X\.toarray\(\)"):
+            tn.Tensor(matrix)
+
+
 def test_scipy_is_not_imported_for_dense_input():
     from conftest import REPO
 

@@ -83,9 +83,18 @@ def as_array(x: Any, what: str) -> tuple[Any, list[Any] | None]:
     elif not _is_array_like(x):
         raise _kind_error(x, what)
     _check_not_sparse(x, what)
+    _check_known_columns(x, what)
     check_table(x.dtype, x.shape, what)
     # blocks of whole rows: each block's summary covers every feature
     return _whole_rows(x, resize=True), labels
+
+
+def _check_known_columns(x: Any, what: str) -> None:
+    """The number of features must be known before anything is computed (unknown rows are fine)."""
+    if x.ndim == 2 and any(np.isnan(c) for c in x.chunks[1]):
+        raise ShapeError(f"{what}: the Dask array's number of columns is unknown (shape {tuple(x.shape)}); give it "
+                         "when making the array (e.g. dask.array.from_delayed(value, shape=(n, d), dtype=...)), or "
+                         "call x.compute_chunk_sizes() first")
 
 
 def _check_not_sparse(x: Any, what: str) -> None:
@@ -177,6 +186,7 @@ def apply_lazy(frozen: Any, x: Any, inverse: bool, what: str) -> Any:
     if not _is_array_like(x):
         raise _kind_error(x, what)
     _check_not_sparse(x, what)
+    _check_known_columns(x, what)
     if x.dtype.kind not in "biuf" or x.ndim != 2:
         raise ShapeError(f"{what}: expected a 2-D numeric Dask array (rows, features), got shape "
                          f"{tuple(x.shape)} and dtype {x.dtype}")

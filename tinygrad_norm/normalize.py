@@ -68,12 +68,13 @@ def _as_2d(x: Any, what: str) -> _Input:
     if type(x) is np.ndarray and x.dtype.kind == "f":  # the common case, without the checks below
         check_table(x.dtype, x.shape, what)
         return _Input(x, get_backend("cpu"), False, True)
+    if _is_sparse(x):  # (NumPy would make it a 0-d object array: "dtype object" says nothing useful; dok_matrix
+        # is a dict)
+        raise ArgumentTypeError(f"{what}: sparse input ({type(x).__module__}.{type(x).__name__}) is not "
+                                "supported; densify it first with X.toarray(), if it fits in memory")
     if isinstance(x, (str, bytes, dict, set)):
         raise ArgumentTypeError(f"{what}: expected a 2-D array or Tensor (rows, features), got a "
                                 f"{type(x).__name__}")
-    if _is_sparse(x):  # (NumPy would make it a 0-d object array: "dtype object" says nothing useful)
-        raise ArgumentTypeError(f"{what}: sparse input ({type(x).__module__}.{type(x).__name__}) is not "
-                                "supported; densify it first with X.toarray(), if it fits in memory")
     if isinstance(x, Tensor):
         arr, backend, is_tensor = x.data, x._backend, True
     elif device_of(x) != "cpu":
@@ -234,7 +235,7 @@ class Normalizer:
         return self
 
     def _fit(self, data: Any) -> None:
-        if isinstance(data, (str, bytes, dict, set)):
+        if isinstance(data, (str, bytes, dict, set)) and not _is_sparse(data):  # (scipy's dok_matrix is a dict)
             raise ArgumentTypeError(f"fit() takes an array, a Tensor or an iterable of chunks, got a "
                                     f"{type(data).__name__}")
         # feature names learned from an earlier DataFrame are forgotten with its statistics

@@ -128,6 +128,10 @@ class Tensor:
         if not same and arr.dtype.kind == "f" and arr.dtype.itemsize < 8:
             _check_no_overflow(arr, data, backend)
         if arr.dtype.kind not in "biuf":
+            module = type(data).__module__ or ""
+            if module.startswith("scipy.sparse") or module.split(".")[0] == "sparse":  # (NumPy made it an object)
+                raise DTypeError(f"Tensor: sparse input ({module}.{type(data).__name__}) is not supported; densify "
+                                 "it first with X.toarray(), if it fits in memory")
             raise DTypeError(f"Tensor data must be numeric (bool, int or float), got dtype {arr.dtype}")
         if requires_grad and arr.dtype.kind != "f":
             raise DTypeError(f"only floating-point tensors can require gradients, got dtype {arr.dtype}")
