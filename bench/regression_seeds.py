@@ -13,7 +13,7 @@ import tempfile
 import numpy as np
 
 from tinygrad_norm.examples.simple_regression import HousingDataset, TrainingConfig, train
-from tinygrad_norm.examples.simple_regression.inference import predict
+from tinygrad_norm.examples.simple_regression.model import predict
 from tinygrad_norm.examples.simple_regression.training import NORMS
 
 

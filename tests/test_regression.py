@@ -17,7 +17,8 @@ from tinygrad_norm.examples.simple_regression import (
     train,
 )
 from tinygrad_norm.examples.simple_regression import dataset as ds
-from tinygrad_norm.examples.simple_regression.inference import load_checkpoint, predict, predict_rows
+from tinygrad_norm.examples.simple_regression.inference import load_checkpoint
+from tinygrad_norm.examples.simple_regression.model import predict, predict_rows
 
 
 def raw_statlib(n: int, seed: int = 0) -> np.ndarray:

@@ -19,7 +19,8 @@ import tinygrad_norm as tn
 from tinygrad_norm.errors import ArgumentError
 
 from .dataset import HousingDataset
-from .inference import InferenceResult, dead_units, predict, predict_rows
+from .inference import InferenceResult
+from .model import dead_units, predict, predict_rows
 from .training import TrainingConfig, TrainingResult, fit
 
 

@@ -169,3 +169,7 @@ class DataLoader:
         for start in range(0, n, self.batch_size):
             sl = slice(start, start + self.batch_size)
             yield self.batcher.batch_arrays(features[sl], targets[sl])
+
+
+def make_batcher(norm: str, device: str) -> HousingBatcher:
+    return HousingBatcher(device, BatchMinMax() if norm == "batch-minmax" else None)

@@ -15,8 +15,19 @@ import tinygrad_norm as tn
 from tinygrad_norm.errors import ArgumentError
 
 from .dataset import HousingDataset
-from .model import FITTED_NORMS, NORMALIZE_STATE, RegressionModel, RegressionModelConfig, check_model, upgrade_state
-from .training import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, MODEL_FILE, NORMS, make_batcher
+from .model import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    FITTED_NORMS,
+    MODEL_FILE,
+    NORMALIZE_STATE,
+    NORMS,
+    RegressionModel,
+    RegressionModelConfig,
+    check_model,
+    predict,
+    upgrade_state,
+)
 
 COLLAPSE_RATIO = 0.05
 CHECKPOINTS = ("best", "last")
@@ -110,32 +121,6 @@ def load_checkpoint(artifact_dir: str | Path, checkpoint: str = "best",
     info = {"config": config, "data": data if isinstance(data, dict) else {}, "target_mean": ckpt.get("target_mean"),
             "epoch": entry["epoch"], "checkpoint": checkpoint}
     return model.eval(), info
-
-
-def predict(model: RegressionModel, features: np.ndarray, norm: str, device: str = "cpu") -> np.ndarray:
-    """Predictions for rows of raw features, batched as one batch (as Burn's inference does)."""
-    inputs, _ = make_batcher(norm, device).batch_arrays(features, np.zeros(len(features), np.float32))
-    with tn.no_grad():
-        return model(inputs).numpy().ravel()
-
-
-def predict_rows(model: RegressionModel, features: np.ndarray, norm: str, device: str = "cpu") -> np.ndarray:
-    """Predictions one row at a time: must equal :func:`predict` unless something depends on batch-mates."""
-    return np.concatenate([predict(model, features[i:i + 1], norm, device) for i in range(len(features))])
-
-
-def dead_units(model: RegressionModel, features: np.ndarray, norm: str, device: str = "cpu",
-               batch_size: int = 256) -> int:
-    """Hidden ReLU units that output 0 for every row of ``features`` (fed in training-sized batches)."""
-    batcher = make_batcher(norm, device)
-    alive = None
-    with tn.no_grad():
-        for lo in range(0, len(features), batch_size):
-            chunk = features[lo:lo + batch_size]
-            inputs, _ = batcher.batch_arrays(chunk, np.zeros(len(chunk), np.float32))
-            active = (model.hidden(inputs).numpy() > 0).any(axis=0)
-            alive = active if alive is None else alive | active
-    return int((~alive).sum()) if alive is not None else 0
 
 
 def chart(result: InferenceResult, width: int = 80, height: int = 24) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 import tinygrad_norm as tn
 from tinygrad_norm import nn
 
-from .dataset import NUM_FEATURES
+from .dataset import NUM_FEATURES, make_batcher
 
 
 @dataclass
@@ -64,6 +64,11 @@ class RegressionModel(nn.Module):
         return RegressionOutput(nn.functional.mse_loss(output, targets), output, targets)
 
 
+# the --norm settings, and the format of this model's checkpoints (training writes them, inference reads them)
+NORMS = ("minmax", "standard", "none", "batch-minmax")
+CHECKPOINT_FORMAT = "tinygrad_norm/simple-regression"
+CHECKPOINT_VERSION = 2
+MODEL_FILE, METRICS_FILE = "model.npz", "metrics.csv"
 NORMALIZE_STATE = "normalize._extra_state"
 FITTED_NORMS = ("minmax", "standard")  # the --norm settings whose model carries fitted statistics
 
@@ -118,3 +123,29 @@ def upgrade_state(state: dict[str, Any], norm: str) -> dict[str, Any]:
             and "identity" not in extra):
         return {**state, NORMALIZE_STATE: {**extra, "identity": True}}
     return state
+
+
+def predict(model: RegressionModel, features: np.ndarray, norm: str, device: str = "cpu") -> np.ndarray:
+    """Predictions for rows of raw features, batched as one batch (as Burn's inference does)."""
+    inputs, _ = make_batcher(norm, device).batch_arrays(features, np.zeros(len(features), np.float32))
+    with tn.no_grad():
+        return model(inputs).numpy().ravel()
+
+
+def predict_rows(model: RegressionModel, features: np.ndarray, norm: str, device: str = "cpu") -> np.ndarray:
+    """Predictions one row at a time: must equal :func:`predict` unless something depends on batch-mates."""
+    return np.concatenate([predict(model, features[i:i + 1], norm, device) for i in range(len(features))])
+
+
+def dead_units(model: RegressionModel, features: np.ndarray, norm: str, device: str = "cpu",
+               batch_size: int = 256) -> int:
+    """Hidden ReLU units that output 0 for every row of ``features`` (fed in training-sized batches)."""
+    batcher = make_batcher(norm, device)
+    alive = None
+    with tn.no_grad():
+        for lo in range(0, len(features), batch_size):
+            chunk = features[lo:lo + batch_size]
+            inputs, _ = batcher.batch_arrays(chunk, np.zeros(len(chunk), np.float32))
+            active = (model.hidden(inputs).numpy() > 0).any(axis=0)
+            alive = active if alive is None else alive | active
+    return int((~alive).sum()) if alive is not None else 0

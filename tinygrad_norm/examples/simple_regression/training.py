@@ -43,15 +43,24 @@ import numpy as np
 import tinygrad_norm as tn
 from tinygrad_norm.errors import ArgumentError, ArtifactError
 
-from .dataset import FEATURES, BatchMinMax, DataError, DataLoader, HousingBatcher, HousingDataset
-from .model import FITTED_NORMS, NORMALIZE_STATE, RegressionModel, RegressionModelConfig, check_model, upgrade_state
+from .dataset import FEATURES, DataError, DataLoader, HousingDataset, make_batcher
+from .model import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    FITTED_NORMS,
+    METRICS_FILE,
+    MODEL_FILE,
+    NORMALIZE_STATE,
+    NORMS,
+    RegressionModel,
+    RegressionModelConfig,
+    check_model,
+    dead_units,
+    upgrade_state,
+)
 
-NORMS = ("minmax", "standard", "none", "batch-minmax")
 OPTIMIZERS = ("adam", "sgd")
 DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}
-CHECKPOINT_FORMAT = "tinygrad_norm/simple-regression"
-CHECKPOINT_VERSION = 2
-MODEL_FILE, METRICS_FILE = "model.npz", "metrics.csv"
 RUNS_DIR, CURRENT = "runs", "current"  # runs/<run id>/ holds one run's artifacts; current -> runs/<published>
 # flags become allocations: keep them to sizes this example can mean
 LIMITS = {"num_epochs": 1_000_000, "batch_size": 1 << 24, "hidden_size": 1 << 16}
@@ -130,10 +139,6 @@ class TrainingResult:
             lo, hi = int(np.argmin(values)), int(np.argmax(values))
             rows.append(f"| {split} | Loss   | {values[lo]:<8.4f} | {lo + 1:<8} | {values[hi]:<8.4f} | {hi + 1:<8} |")
         return "\n".join(rows)
-
-
-def make_batcher(norm: str, device: str) -> HousingBatcher:
-    return HousingBatcher(device, BatchMinMax() if norm == "batch-minmax" else None)
 
 
 def evaluate(model: RegressionModel, loader: DataLoader) -> float:
@@ -551,7 +556,6 @@ def train(config: TrainingConfig | None = None, log=print, resume: bool = False)
     Raises DivergenceError (publishing nothing) when the loss becomes inf or NaN, and
     :class:`TrainingInterrupted` (a KeyboardInterrupt) on Ctrl-C, after saving the last finished epoch.
     """
-    from .inference import dead_units
 
     config = config or TrainingConfig()
     if config.data is not None:
