@@ -8,6 +8,7 @@ whether gradient descent works.
 from . import datasets, errors, experiments, nn, optim, plotting, serialization
 from ._backend import DEVICES, cuda_available, get_backend
 from .diagnose import diagnose
+from .drift import DriftReport
 from .errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -60,5 +61,5 @@ __all__ = [
     "experiments", "standardize", "arange", "bool_", "cat", "concatenate", "cuda_available",
     "default_generator", "float32", "float64", "full", "int64", "is_grad_enabled", "load", "manual_seed",
     "nn", "no_grad", "ones", "ones_like", "optim", "rand", "randn", "save", "stack", "tensor", "zeros",
-    "zeros_like",
+    "zeros_like", "DriftReport",
 ]

@@ -103,12 +103,17 @@ def _block_moments(block: np.ndarray, sums: _Sums) -> tuple[int, np.ndarray, np.
     return nb, shift + s1 / nb, np.maximum(m2, 0.0)
 
 
-def _numpy_sums(rows: int, d: int) -> _Sums:
-    """Shifted sums of blocks of up to ``rows`` rows with NumPy, through one float64 scratch block."""
+def _numpy_sums(rows: int, d: int, bounds: tuple[np.ndarray, np.ndarray] | None = None) -> _Sums:
+    """Shifted sums of blocks of up to ``rows`` rows with NumPy, through one float64 scratch block. With
+    ``bounds`` (running (min, max) arrays of the block's dtype), each block also lowers/raises them, reduced
+    from the block itself (in the cache; half the bytes of the float64 copy for float32 data)."""
     scratch = np.empty((rows, d), dtype=np.float64)
 
     def sums(block: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         dev = scratch[:block.shape[0]]
+        if bounds is not None:
+            np.minimum(bounds[0], np.minimum.reduce(block, axis=0), out=bounds[0])
+            np.maximum(bounds[1], np.maximum.reduce(block, axis=0), out=bounds[1])
         np.copyto(dev, block)  # a cast copy, then the subtraction: faster than one mixed-dtype subtract
         np.subtract(dev, shift, out=dev)
         return np.add.reduce(dev, axis=0), np.einsum("ij,ij->j", dev, dev)
@@ -116,12 +121,16 @@ def _numpy_sums(rows: int, d: int) -> _Sums:
     return sums
 
 
-def _fused_sums(kernel: Any, d: int) -> _Sums:
-    """Shifted sums of a block in one pass of the numba kernel (no float64 copy of the block)."""
+def _fused_sums(kernel: Any, d: int, bounds: tuple[np.ndarray, np.ndarray] | None = None) -> _Sums:
+    """Shifted sums of a block in one pass of the numba kernel (no float64 copy of the block); with
+    ``bounds``, the kernel that also lowers/raises the running (min, max) arrays in the same read."""
     s1, s2 = np.empty(d), np.empty(d)
 
     def sums(block: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        kernel(block, shift, s1, s2)
+        if bounds is None:
+            kernel(block, shift, s1, s2)
+        else:
+            kernel(block, shift, s1, s2, bounds[0], bounds[1])
         return s1, s2  # (reused: _block_moments reads them before the next call)
 
     return sums
@@ -220,17 +229,33 @@ class NumpyBackend(Backend):
 
     # ---- column statistics and the fused affine apply ------------------------
     def column_moments(self, x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+        return self._column_stats(x, minmax=False)
+
+    def column_stats(self, x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(count, mean, M2, min, max) per column in float64, in one read of ``x``: what a normalizer's fit
+        keeps whatever its method. The min and max come from the moments' own pass (the fused kernel's
+        second pair of loops, or the NumPy path's block already in the cache), not from another pass."""
+        return self._column_stats(x, minmax=True)
+
+    def _column_stats(self, x: np.ndarray, minmax: bool) -> tuple:
         x = np.ascontiguousarray(x)
         wide = _widen(x)
         if wide is None:
-            return _blocked_moments(x)
+            return _blocked_moments(x, minmax)
         view, k, tail = wide
-        n_w, mean_w, m2_w = _blocked_moments(view)
+        n_w, mean_w, m2_w, *bounds = _blocked_moments(view, minmax)
         # fold the k interleaved groups of each column (equal counts n_w) into one
         mean_k, m2_k = mean_w.reshape(k, -1), m2_w.reshape(k, -1)
         mean = mean_k.mean(axis=0)
         acc = (n_w * k, mean, m2_k.sum(axis=0) + n_w * ((mean_k - mean) ** 2).sum(axis=0))
-        return chan_merge(acc, _blocked_moments(tail)) if tail.shape[0] else acc
+        if minmax:
+            bounds = [bounds[0].reshape(k, -1).min(axis=0), bounds[1].reshape(k, -1).max(axis=0)]
+        if tail.shape[0]:
+            n_t, mean_t, m2_t, *tail_bounds = _blocked_moments(tail, minmax)
+            acc = chan_merge(acc, (n_t, mean_t, m2_t))
+            if minmax:
+                bounds = [np.minimum(bounds[0], tail_bounds[0]), np.maximum(bounds[1], tail_bounds[1])]
+        return (*acc, *bounds)
 
     def column_minmax(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = np.ascontiguousarray(x)
@@ -351,32 +376,44 @@ def _widening(d: int) -> int:
     return -(-_MIN_WIDTH // d) if 0 < d < _MIN_WIDTH else 1
 
 
-def _blocked_moments(x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+def _blocked_moments(x: np.ndarray, minmax: bool = False) -> tuple:
+    """(count, mean, M2) of each column, and with ``minmax`` (min, max) too, from the same read of x."""
     rows = _block_rows(x)
     d = x.shape[1]
+    name = "shifted_sums_minmax" if minmax else "shifted_sums"
     kernel = None
     if x.size >= _NUMBA_FIT_MIN_SIZE and x.dtype in _FUSED_DTYPES:
-        kernel = _numba_kernel("shifted_sums")
+        kernel = _numba_kernel(name)
 
     def work(lo: int, hi: int):
-        sums = _fused_sums(kernel, d) if kernel is not None else _numpy_sums(min(rows, hi - lo), d)
+        # this thread's running min and max, lowered/raised block by block (of x's dtype: exact, whatever it is)
+        bounds = None
+        if minmax:
+            bounds = (np.full(d, np.inf, dtype=x.dtype), np.full(d, -np.inf, dtype=x.dtype))
+        if kernel is not None:
+            sums = _fused_sums(kernel, d, bounds)
+        else:
+            sums = _numpy_sums(min(rows, hi - lo), d, bounds)
         acc = (0, np.zeros(d), np.zeros(d))
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf data: the caller reports it by column
             for i in range(lo, hi, rows):
                 acc = chan_merge(acc, _block_moments(x[i:min(i + rows, hi)], sums))
-        return acc
+        return acc if bounds is None else (*acc, *bounds)
 
     try:
         parts = _over_row_ranges(x, work)
     except Exception as e:  # numba compiles at the first call: if it cannot, NumPy does it all
-        if kernel is None or not _numba_failed(e, "shifted_sums", "fit"):
+        if kernel is None or not _numba_failed(e, name, "fit"):
             raise
         kernel = None
         parts = _over_row_ranges(x, work)
     acc = (0, np.zeros(d), np.zeros(d))
     for part in parts:
-        acc = chan_merge(acc, part)
-    return acc
+        acc = chan_merge(acc, part[:3])
+    if not minmax:
+        return acc
+    return (*acc, np.minimum.reduce([p[3] for p in parts]).astype(np.float64),
+            np.maximum.reduce([p[4] for p in parts]).astype(np.float64))
 
 
 def _blocked_minmax(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

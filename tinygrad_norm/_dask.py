@@ -1,12 +1,14 @@
 """Normalizer statistics from Dask arrays and DataFrames, on any scheduler (threads, processes, a
 ``dask.distributed`` cluster), and lazy transforms of them.
 
-Each block is summarized where it lives by the project's own backend, in float64: (count, mean, M2)
-or (count, min, max), plus each column's count of NaN/inf values (a CuPy block uses the CUDA
-backend). The summaries are merged with Chan's formula in a tree (``dask.array.reduction`` with
-``split_every``), so only d-sized summaries travel and the result equals the in-memory fit. Dask's own
-``mean``/``var`` are not used: they accumulate float32 data in float32 (on 4M rows of mean 1e3 and
-std 3 in 1M-row chunks their mean is 0.9% off and their variance 9.6x too large).
+Each block is summarized where it lives by the project's own backend, in float64: (count, mean,
+M2, min, max) in one read (what a fit keeps whatever its method), plus each column's count of
+NaN/inf values (a CuPy block uses the CUDA backend); for ``Normalizer.drift`` also the count of
+values outside the training [min, max], in the same one blockwise pass. The summaries are merged
+with Chan's formula in a tree (``dask.array.reduction`` with ``split_every``), so only d-sized
+summaries travel and the result equals the in-memory fit. Dask's own ``mean``/``var`` are not used:
+they accumulate float32 data in float32 (on 4M rows of mean 1e3 and std 3 in 1M-row chunks their
+mean is 0.9% off and their variance 9.6x too large).
 
 Dask is only imported when a Dask collection is passed in (``pip install 'tinygrad_norm[dask]'``).
 """
@@ -20,7 +22,8 @@ import numpy as np
 
 from . import _pandas
 from ._backend import backend_of
-from ._moments import chan_merge, check_table, column_summary
+from ._moments import SUMMARY as STATS_SUMMARY
+from ._moments import Stats, chan_merge, check_table, column_stats, column_summary, empty_summary, merge_summaries
 from .errors import ArgumentTypeError, ShapeError
 
 # one block's summary per feature: a, b are (mean, M2) for kind "moments", (min, max) for "minmax";
@@ -153,6 +156,62 @@ def summarize(x: Any, kind: str, split_every: int | None = None) -> tuple[int, n
     s = np.asarray(tree.compute())
     d = x.shape[1]
     return int(s["n"][0]) if d else 0, s["a"].copy(), s["b"].copy(), s["bad"].copy()
+
+
+def _stats_block(block: Any, axis: Any = None, keepdims: bool = True) -> np.ndarray:
+    """``chunk`` of a fit's reduction: one block's (1, d) ``_moments.SUMMARY`` of (count, mean, M2, min, max)
+    and NaN/inf counts, from the fit's kernels on the block's device."""
+    if block.shape[0] == 0:  # an empty partition (or dask's metadata probe): the merge's identity
+        return empty_summary(block.shape[1])[None]
+    if block.dtype.kind != "f":
+        block = block.astype(np.float64)  # as in memory: integers are exact in float64
+    stats = column_stats(backend_of(block), block)
+    out = np.zeros((1, block.shape[1]), STATS_SUMMARY)
+    out["rows"] = out["n"] = stats.count
+    out["mean"], out["m2"], out["min"], out["max"] = stats.mean, stats.m2, stats.min, stats.max
+    if stats.bad is not None:
+        out["nonfinite"] = stats.bad
+    return out
+
+
+def _drift_block(block: Any, axis: Any = None, keepdims: bool = True, lo: Any = None, hi: Any = None) -> np.ndarray:
+    """``chunk`` of a drift's reduction: ``drift.block_summary`` of one block, where it lives."""
+    from .drift import block_summary
+
+    if block.shape[0] == 0:
+        return empty_summary(block.shape[1])[None]
+    return block_summary(backend_of(block), block, lo, hi)[None]
+
+
+def _merge_summaries(parts: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    """``combine`` and ``aggregate``: (k, d) summaries -> one (Chan's formula per column, in block order)."""
+    out = merge_summaries(parts)
+    return out[None] if keepdims else out
+
+
+def _reduce(x: Any, chunk: Any, name: str, split_every: int | None) -> np.ndarray:
+    import dask.array as da
+
+    tree = da.reduction(x, chunk, _merge_summaries, combine=_merge_summaries, axis=0, keepdims=False,
+                        dtype=STATS_SUMMARY, split_every=split_every, meta=np.empty((0,), STATS_SUMMARY), name=name)
+    return np.asarray(tree.compute())
+
+
+def summarize_stats(x: Any, split_every: int | None = None) -> Stats:
+    """A fit's :class:`~tinygrad_norm._moments.Stats` of a 2-D Dask array of whole-row blocks, in one pass
+    on the active scheduler (a ``dask.distributed`` client if one is set, else dask's default)."""
+    s = _reduce(x, _stats_block, "tinygrad-norm-stats", split_every)
+    bad = s["nonfinite"].copy()
+    finite = all(np.isfinite(s[k]).all() for k in ("mean", "m2", "min", "max"))
+    return Stats(int(s["rows"][0]), s["mean"].copy(), s["m2"].copy(), s["min"].copy(), s["max"].copy(),
+                 None if finite and not bad.any() else bad)
+
+
+def summarize_drift(x: Any, lo: np.ndarray | None, hi: np.ndarray | None,
+                    split_every: int | None = None) -> np.ndarray:
+    """A drift's (d,) summary of a 2-D Dask array of whole-row blocks (``drift.block_summary`` per block,
+    merged in a tree): one pass over the data."""
+    return _reduce(x, partial(_drift_block, lo=lo, hi=hi), "tinygrad-norm-drift", split_every)
 
 
 # ---- lazy transform -------------------------------------------------------------------------------

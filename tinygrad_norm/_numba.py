@@ -100,3 +100,31 @@ def shifted_sums(x, shift, s1, s2):  # pragma: no cover
             v = np.float64(row[j]) - shift[j]
             s1[j] += v
             s2[j] += v * v
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def shifted_sums_minmax(x, shift, s1, s2, lo, hi):  # pragma: no cover
+    """``shifted_sums`` and, in the same read of the block, each column's running min and max: ``lo`` and
+    ``hi`` (of x's dtype) are lowered/raised, not reset, so a thread keeps one pair over all its blocks.
+
+    s1 and s2 are summed exactly as ``shifted_sums`` sums them (the same numbers). The min and max are
+    their own short loops over the row (still in L1): fused into the sums' loop, LLVM does not vectorize
+    it (1M x 64 float32, 2 threads: 27.8 ms, vs 22.5 ms this way and 18.5 ms for the sums alone). A NaN
+    fails both comparisons, so it never enters lo/hi: the caller finds it by the sums, which it makes NaN.
+    """
+    d = x.shape[1]
+    for j in range(d):
+        s1[j] = 0.0
+        s2[j] = 0.0
+    for i in range(x.shape[0]):
+        row = x[i]
+        for j in range(d):
+            v = np.float64(row[j]) - shift[j]
+            s1[j] += v
+            s2[j] += v * v
+        for j in range(d):
+            if row[j] < lo[j]:
+                lo[j] = row[j]
+        for j in range(d):
+            if row[j] > hi[j]:
+                hi[j] = row[j]

@@ -22,10 +22,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _dask, _pandas
+from . import drift as _drift
 from ._backend import DEFAULT_DTYPE, Backend, backend_of, device_of, get_backend
-from ._moments import chan_merge, check_table, column_summary
+from ._moments import Stats, chan_merge, check_table, column_stats
+from .drift import DriftReport
 from .errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -40,6 +43,11 @@ from .tensor import Tensor
 
 METHODS = ("standard", "minmax", "maxabs")
 _STATS = {"standard": ("mean", "m2"), "minmax": ("min", "max"), "maxabs": ("min", "max")}
+# every statistic a normalizer may hold (state_dict keys): a fit keeps mean, m2, min and max whatever the method;
+# from_stats keeps what it was given (var for a standard normalizer of unknown count, max_abs for maxabs)
+_STAT_KEYS = ("mean", "m2", "var", "min", "max", "max_abs")
+# what from_stats takes for each method
+_GIVEN = {"standard": ("mean", "var", "std"), "minmax": ("min", "max"), "maxabs": ("max_abs",)}
 _CONFIG_KEYS = ("method", "ddof", "with_mean", "with_std", "feature_range", "clip", "feature_names")
 _DERIVING_KEYS = frozenset(_CONFIG_KEYS) - {"feature_names"}  # the settings the applied statistics depend on
 # the options only some methods use, with their defaults: another method refuses them when not at the default
@@ -129,6 +137,12 @@ class Normalizer:
     A failed ``fit`` or ``partial_fit`` (bad data, or an iterable that raises part way) leaves the normalizer
     exactly as it was before the call.
 
+    Whatever the method, a fit keeps each feature's count, mean, M2, min and max (one pass over the data):
+    ``drift(x)`` compares inference data with them (a :class:`~tinygrad_norm.drift.DriftReport`).
+    ``Normalizer.from_stats(method, mean=..., var=... | std=..., min=..., max=..., max_abs=..., count=None)``
+    builds a normalizer from statistics computed elsewhere (Keras' ``Normalization(mean=, variance=)``), and
+    ``fit([batch, batch, ...])`` fits a list of 2-D batches as their concatenation (Keras' ``adapt``).
+
     DataFrame columns: the column labels of the DataFrame given to ``fit`` are checked whenever a DataFrame
     is transformed (or given to ``partial_fit``): the same columns in the same order, else an error naming
     what is missing, extra, repeated or out of order. When all labels are strings they are the
@@ -150,6 +164,8 @@ class Normalizer:
     _spreads_of: tuple | None = None  # (m2, count, ddof, (var, std)) computed from them
     _careful_for: dict | None = None  # _careful's answers for the current _derived statistics
     _columns: list | None = None  # the non-string column labels of the fitted DataFrame (None: strings or none)
+    _var: np.ndarray | None = None  # a given variance, kept as given: only when the row count is unknown
+    _max_abs: np.ndarray | None = None  # a given max|x| (from_stats("maxabs")): no min/max known then
 
     def __init__(self, method: str = "standard", *, ddof: int = 1, with_mean: bool = True, with_std: bool = True,
                  feature_range: tuple[float, float] = (0.0, 1.0), clip: bool = False,
@@ -199,6 +215,9 @@ class Normalizer:
             unused.append(f"feature_range={self._params['feature_range']!r}")
         if self.method == "standard" and self.clip:
             unused.append("clip=True (standardized values have no bounds to clip to; use minmax or maxabs)")
+        if self._var is not None and self.ddof != _OPTION_DEFAULTS["ddof"]:
+            unused.append(f"ddof={self.ddof} (the variance was given without a row count, from_stats(count=None): "
+                          "ddof has nothing to act on)")
         if unused:
             where = f"{what}: " if what else ""
             defaults = ", ".join(f"{k}={v!r}" for k, v in _OPTION_DEFAULTS.items()
@@ -209,9 +228,10 @@ class Normalizer:
 
     # ---- fitting ------------------------------------------------------------------
     def reset(self) -> Normalizer:
-        self.count = 0
+        """Forget the statistics (the settings stay): unfitted, as after construction."""
+        self.count: int | None = 0  # None: fitted, on an unknown number of rows (from_stats(count=None))
         self.n_features: int | None = None
-        self._mean = self._m2 = self._min = self._max = None
+        self._mean = self._m2 = self._var = self._min = self._max = self._max_abs = None
         self._derived = None
         self._prescale: tuple | None = None
         self._spreads_of = None
@@ -220,14 +240,23 @@ class Normalizer:
 
     @property
     def is_fitted(self) -> bool:
-        return self.count > 0
+        return self.count is None or self.count > 0
 
     def fit(self, data: Any, y: Any = None) -> Normalizer:
-        """Fit on an array/Tensor, a pandas or Dask DataFrame/array, or on an iterable of chunks (e.g. a
-        data loader; a chunk that is a tuple contributes its first item, the features). ``y`` is not
-        used: it is there so the normalizer can be a step of a scikit-learn Pipeline. On any error
-        (including one raised by the iterable itself) the normalizer is left as it was before the call:
-        its earlier statistics, if it had some."""
+        """Fit on an array/Tensor, a pandas or Dask DataFrame/array, a list or tuple of 2-D batches, or on an
+        iterable of chunks (e.g. a data loader; a chunk that is a tuple contributes its first item, the
+        features). ``y`` is not used: it is there so the normalizer can be a step of a scikit-learn Pipeline.
+        On any error (including one raised by the iterable itself) the normalizer is left as it was before
+        the call: its earlier statistics, if it had some.
+
+        A list or tuple whose items are all 2-D (NumPy/CuPy arrays, Tensors, pandas or Dask DataFrames and
+        arrays) is a list of batches, as Keras' ``adapt`` takes them: the fit equals the fit of their
+        concatenation, and batches of different widths are an error naming the batch. Any other list
+        (``[[1, 2], [3, 4]]``: rows of numbers, or 1-D arrays) is one array, as before; any other tuple is an
+        iterable of chunks, as before (so a tuple of ``(X, y)`` pairs still fits on the X's).
+
+        Whatever the method, the fit keeps each feature's count, mean, M2, min and max (in one pass over
+        the data): the method's statistics and the baseline of :meth:`drift`."""
         self._check_config("fit")
         with self._unchanged_on_error():
             self.reset()
@@ -241,8 +270,13 @@ class Normalizer:
         # feature names learned from an earlier DataFrame are forgotten with its statistics
         names = self._params["feature_names"]
         self.feature_names = [str(n) for n in names] if names is not None else None
-        if (isinstance(data, (np.ndarray, Tensor, list)) or device_of(data) != "cpu" or hasattr(data, "__array__")
-                or _pandas.is_pandas(data) or _dask.is_collection(data) or _is_sparse(data)):
+        batches = _batches(data)
+        if batches is not None:
+            self._fit_batches(batches, "fit")
+            return
+        if (isinstance(data, (np.ndarray, Tensor, list)) or device_of(data) != "cpu"
+                or hasattr(data, "__array__") or _pandas.is_pandas(data) or _dask.is_collection(data)
+                or _is_sparse(data)):
             self._partial_fit(data)
             return
         if not isinstance(data, Iterable):
@@ -255,11 +289,17 @@ class Normalizer:
 
     def partial_fit(self, chunk: Any, y: Any = None) -> Normalizer:
         """Update the statistics with one more chunk of rows (any number of chunks, any sizes, in memory
-        or Dask, mixed freely). ``y`` is not used (scikit-learn's signature). A chunk that fails (NaN,
-        another number of features, other columns) changes nothing."""
+        or Dask, mixed freely; a list or tuple of 2-D batches, as ``fit`` takes it, is several chunks). ``y``
+        is not used (scikit-learn's signature). A chunk that fails (NaN, another number of features, other
+        columns) changes nothing. A normalizer of unknown row count (``from_stats(..., count=None)``) cannot
+        take more rows: there is no weight to give its statistics against theirs."""
         self._check_config("partial_fit")
         with self._unchanged_on_error():
-            self._partial_fit(chunk)
+            batches = _batches(chunk)
+            if batches is not None:
+                self._fit_batches(batches, "partial_fit")
+            else:
+                self._partial_fit(chunk)
         return self
 
     @contextlib.contextmanager
@@ -274,32 +314,48 @@ class Normalizer:
             self.__dict__.update(before)
             raise
 
-    def _partial_fit(self, chunk: Any) -> None:
-        kind = "moments" if self.method == "standard" else "minmax"
+    def _fit_batches(self, batches: list[Any], what: str) -> None:
+        """Each batch as a chunk; widths are checked first, so a ragged list fails before any work."""
+        widths = [int(b.shape[1]) for b in batches]
+        for i, width in enumerate(widths):
+            if width != widths[0]:
+                raise ShapeError(f"{what}: batch {i} has {width} features, batch 0 has {widths[0]}; every batch "
+                                 "needs the same features (columns)")
+        for i, batch in enumerate(batches):
+            name = f"{what}: batch {i} of {len(batches)}"
+            self._partial_fit(batch, name, prefix=f"{name}: ")
+
+    def _partial_fit(self, chunk: Any, what: str = "partial_fit", prefix: str = "") -> None:
+        """Merge one chunk into the statistics. ``what`` names the call in errors; ``prefix`` starts the messages
+        that name no call (NaN/inf data, overflow: the same for fit and partial_fit), e.g. a batch's number."""
+        if self.count is None:
+            raise ArgumentError(f"{what}: this normalizer was built from given statistics of an unknown number of "
+                                "rows (from_stats(..., count=None)), so new rows cannot be weighed against them; "
+                                "rebuild it with from_stats(..., count=N), or fit it on the data")
         labels = None
         if _dask.is_collection(chunk):
-            x, labels = _dask.as_array(chunk, "partial_fit")
-            self._check_chunk(x.shape[1], labels)
-            n, a, b, bad = _dask.summarize(x, kind)
-            if n == 0:
-                raise ArgumentError("partial_fit: input is empty (0 rows)")
-            if not (np.isfinite(a).all() and np.isfinite(b).all()):
-                self._raise_nonfinite(bad, labels, a, b)
+            x, labels = _dask.as_array(chunk, what)
+            self._check_chunk(x.shape[1], labels, what)
+            stats = _dask.summarize_stats(x)
+            if stats.count == 0:
+                raise ArgumentError(f"{what}: input is empty (0 rows)")
+            magnitude = None
         else:
             if _pandas.is_pandas(chunk):
-                chunk, labels = _pandas.to_array(chunk, "partial_fit")
-            x, backend, _, _ = _as_2d(chunk, "partial_fit")
-            self._check_chunk(x.shape[1], labels)
-            n, a, b, bad = column_summary(backend, x, kind)
-            if bad is not None:
-                magnitude = backend.to_numpy(backend.xp.max(backend.xp.abs(x), axis=0)) if not bad.any() else None
-                self._raise_nonfinite(bad, labels, a, b, magnitude)
-        if kind == "moments":
-            self.count, self._mean, self._m2 = chan_merge((self.count, self._mean, self._m2), (n, a, b))
-        else:
-            self._min = a if self._min is None else np.minimum(self._min, a)
-            self._max = b if self._max is None else np.maximum(self._max, b)
-            self.count += n
+                chunk, labels = _pandas.to_array(chunk, what)
+            x, backend, _, _ = _as_2d(chunk, what)
+            self._check_chunk(x.shape[1], labels, what)
+            stats = column_stats(backend, x)
+            magnitude = None
+            if stats.bad is not None and not stats.bad.any():  # finite data: for the overflow message
+                magnitude = backend.to_numpy(backend.xp.max(backend.xp.abs(x), axis=0))
+        if stats.bad is not None:
+            if stats.bad.any() or self.method == "standard":  # NaN/inf data, or moments standard needs
+                self._raise_nonfinite(stats.bad, labels, stats.mean, stats.m2, magnitude, prefix)
+            # finite values whose squared deviations overflow float64: min/max and maxabs do not need the
+            # moments; they are dropped (drift says it has no training mean/std), never kept as inf
+            stats = stats._replace(mean=None, m2=None)
+        self._merge(stats)
         self.n_features = x.shape[1]
         if labels is not None:  # (checked against the earlier chunks' by _check_chunk)
             if _pandas.feature_names(labels) is not None:
@@ -308,17 +364,34 @@ class Normalizer:
                 self._columns = labels
         self._derived = None
 
-    def _check_chunk(self, d: int, labels: list[Any] | None) -> None:
+    def _merge(self, stats: Stats) -> None:
+        """Merge a chunk's statistics into this normalizer's (new arrays, never in place: a failed call puts
+        the old ones back). A statistic this normalizer lacks (an old checkpoint's, from_stats') stays missing:
+        the rows it was fitted on are not there to compute it from."""
+        first = self.count == 0
+        if stats.mean is not None and (first or self._mean is not None):
+            _, self._mean, self._m2 = chan_merge((self.count, self._mean, self._m2), (stats.count, stats.mean,
+                                                                                       stats.m2))
+        else:
+            self._mean = self._m2 = None
+        if first or self._min is not None:
+            self._min = stats.min if first else np.minimum(self._min, stats.min)
+            self._max = stats.max if first else np.maximum(self._max, stats.max)
+        if self._max_abs is not None:
+            self._max_abs = np.maximum(self._max_abs, np.maximum(np.abs(stats.min), np.abs(stats.max)))
+        self.count += stats.count
+
+    def _check_chunk(self, d: int, labels: list[Any] | None, what: str = "partial_fit") -> None:
         if self.n_features is not None and d != self.n_features:
-            raise ShapeError(f"partial_fit: chunk has {d} features, earlier chunks had {self.n_features}")
+            raise ShapeError(f"{what}: chunk has {d} features, earlier chunks had {self.n_features}")
         if self.feature_names is not None and len(self.feature_names) != d:
-            raise ShapeError(f"partial_fit: {len(self.feature_names)} feature names for {d} features")
+            raise ShapeError(f"{what}: {len(self.feature_names)} feature names for {d} features")
         if labels is not None:
-            _pandas.check_unique(labels, "partial_fit")
+            _pandas.check_unique(labels, what)
             # the first non-string labels are learned (with feature_names given, pd.DataFrame(array) can still be
             # fitted); from then on, and for names, a chunk's columns must be the known ones
             if self._columns is not None or _pandas.feature_names(labels) is not None:
-                self._check_columns(labels, "partial_fit")
+                self._check_columns(labels, what)
 
     def _check_columns(self, labels: list[Any], what: str) -> None:
         """A DataFrame's column labels must be, in order, those of the DataFrame the normalizer was fitted on
@@ -345,18 +418,19 @@ class Normalizer:
         return text if len(text) <= 60 else text[:57] + "..."
 
     def _raise_nonfinite(self, bad: np.ndarray, names: list[Any] | None, a: np.ndarray, b: np.ndarray,
-                         magnitude: np.ndarray | None = None) -> None:
+                         magnitude: np.ndarray | None = None, prefix: str = "") -> None:
         """The statistics are not finite: name the features with NaN/inf values (``bad`` counts them;
         ``names``: the chunk's column labels, when it has them), or, for finite data, the features whose
-        statistics overflow float64 (``magnitude``: each column's max |x|, when known)."""
+        statistics overflow float64 (``magnitude``: each column's max |x|, when known). ``prefix`` starts the
+        message (a batch's number in a list of batches)."""
         if not bad.any():
             over = np.flatnonzero(~(np.isfinite(a) & np.isfinite(b)))
             shown = name_few(over, width=120, show=lambda j: self._name(j, names) + (
                 f" (|x| up to {float(magnitude[j]):.3g})" if magnitude is not None else ""))
-            raise ArgumentError(f"feature(s) {shown}: values this large overflow float64 statistics (their squared "
-                                "deviations exceed 1.8e308); rescale them first, e.g. divide by a power of 10")
+            raise ArgumentError(f"{prefix}feature(s) {shown}: values this large overflow float64 statistics (their "
+                                "squared deviations exceed 1.8e308); rescale them first, e.g. divide by a power of 10")
         cols = name_few(np.flatnonzero(bad), width=120, show=lambda j: f"feature {self._name(j, names)}: {int(bad[j])}")
-        raise ArgumentError(f"fit data contains {int(bad.sum()):,} NaN/inf value(s) ({cols}); "
+        raise ArgumentError(f"{prefix}fit data contains {int(bad.sum()):,} NaN/inf value(s) ({cols}); "
                             "drop or impute them before fitting")
 
     # ---- fitted statistics ----------------------------------------------------------
@@ -370,26 +444,46 @@ class Normalizer:
 
     @property
     def var(self) -> np.ndarray | None:
-        """Per-feature variance with ``ddof`` (read-only; kept until the statistics or ``ddof`` change)."""
-        return None if self._m2 is None else self._spreads()[0]
+        """Per-feature variance with ``ddof`` (read-only; kept until the statistics or ``ddof`` change); the
+        variance as given for a normalizer of unknown row count (``from_stats(count=None)``); None when the
+        normalizer has no moments (a minmax/maxabs normalizer from an older checkpoint or from_stats)."""
+        return None if self._m2 is None and self._var is None else self._spreads()[0]
 
     @property
     def std(self) -> np.ndarray | None:
         """Per-feature standard deviation, ``sqrt(var)`` (read-only, like ``var``)."""
-        return None if self._m2 is None else self._spreads()[1]
+        return None if self._m2 is None and self._var is None else self._spreads()[1]
 
     def _spreads(self) -> tuple[np.ndarray, np.ndarray]:
+        source = self._m2 if self._var is None else self._var
         cached = self._spreads_of
-        if cached is not None and cached[0] is self._m2 and cached[1] == self.count and cached[2] == self.ddof:
+        if cached is not None and cached[0] is source and cached[1] == self.count and cached[2] == self.ddof:
             return cached[3]
-        if self.count - self.ddof <= 0:
-            raise ArgumentError(f"variance with ddof={self.ddof} needs more than {self.ddof} row(s); "
-                             f"fitted on {self.count}")
-        var = self._m2 / (self.count - self.ddof)
+        if self._var is not None:  # given without a row count: the variance as it is
+            var = self._var.copy()
+        else:
+            if self.count - self.ddof <= 0:
+                raise ArgumentError(f"variance with ddof={self.ddof} needs more than {self.ddof} row(s); "
+                                    f"fitted on {self.count}")
+            var = self._m2 / (self.count - self.ddof)
         std = np.sqrt(var)
         var.flags.writeable = std.flags.writeable = False
-        self._spreads_of = (self._m2, self.count, self.ddof, (var, std))
+        self._spreads_of = (source, self.count, self.ddof, (var, std))
         return var, std
+
+    def _population_var(self) -> tuple[np.ndarray, int]:
+        """(M2 / count, count): the variance of the fitted values themselves; the given variance and 1 when the
+        row count is unknown (then the rounding bound of the constant test is that of a single value)."""
+        if self._var is not None:
+            return self._var, 1
+        return self._m2 / self.count, self.count
+
+    @property
+    def max_abs(self) -> np.ndarray | None:
+        """Per-feature max|x|: given (``from_stats("maxabs", max_abs=...)``) or from the fitted min and max."""
+        if self._max_abs is not None:
+            return self._max_abs
+        return None if self._min is None else np.maximum(np.abs(self._min), np.abs(self._max))
 
     @property
     def min(self) -> np.ndarray | None:
@@ -429,8 +523,7 @@ class Normalizer:
             # scikit-learn's _is_constant_feature: the variance is within the rounding error of
             # accumulating n values of this magnitude; a bound relative to the feature's own scale
             eps = np.finfo(np.float64).eps
-            var = self._m2 / self.count
-            n = self.count
+            var, n = self._population_var()
             constant = (var <= n * eps * var + (n * self._mean * eps) ** 2) if self.with_std else np.zeros(d, bool)
             what = "its spread is zero or below the rounding of its values"
         elif self.method == "minmax":
@@ -442,7 +535,7 @@ class Normalizer:
             what = "max == min"
         else:
             shift = np.zeros(d)
-            spread = np.maximum(np.abs(self._min), np.abs(self._max))
+            spread = self.max_abs.copy()
             constant = spread == 0
             what = "max|x| == 0"
         return shift, spread, offset, constant, what
@@ -481,9 +574,11 @@ class Normalizer:
         2**k where ``1 / spread`` would (spreads below ~1e-308). Used by the careful path."""
         d = self.n_features
         if self.method == "standard":
-            per = np.abs(self._mean) + 8 * np.sqrt(self._m2 / self.count)
-        else:
+            per = np.abs(self._mean) + 8 * np.sqrt(self._population_var()[0])
+        elif self.method == "minmax":
             per = np.maximum(np.abs(self._min), np.abs(self._max))
+        else:
+            per = self.max_abs
         magnitude = float(np.max(per))
         p = np.where(~np.isfinite(per) | (per > np.finfo(np.float64).max / 16), 2.0 ** -16, 1.0)
         for _ in range(2):  # the second pass sees the spread after a tiny one was scaled up
@@ -491,7 +586,7 @@ class Normalizer:
                 low, high = self.feature_range
                 spread_p = (self._max * p - self._min * p) / (high - low)
             elif self.method == "maxabs":
-                spread_p = np.maximum(np.abs(self._min), np.abs(self._max)) * p
+                spread_p = self.max_abs * p
             else:
                 spread_p = (self.std if self.with_std else np.ones(d)) * p
             tiny = ~constant & (spread_p > 0) & (spread_p < 2.0 ** -1000)
@@ -653,17 +748,24 @@ class Normalizer:
         new = object.__new__(type(self))
         new._configure({**self._params, **params})
         new.reset()
-        if self.is_fitted and _STATS[new.method] == _STATS[self.method]:
+        if self.is_fitted and _STATS[new.method] == _STATS[self.method] and self._has_statistics_of(new.method):
             names = new.feature_names if "feature_names" in params else self.feature_names
             if names is not None and len(names) != self.n_features:
                 raise ShapeError(f"set_params: {len(names)} feature names for the {self.n_features} fitted features")
             new.count, new.n_features, new.feature_names = self.count, self.n_features, names
-            new._mean, new._m2, new._min, new._max = self._mean, self._m2, self._min, self._max
+            for key in _STAT_KEYS:
+                setattr(new, f"_{key}", getattr(self, f"_{key}"))
             new._columns = self._columns
         if hasattr(self, "_sklearn_output_config"):
             new._sklearn_output_config = self._sklearn_output_config
         self.__dict__.update(new.__dict__)
         return self
+
+    def _has_statistics_of(self, method: str) -> bool:
+        """Whether this normalizer holds what ``method``'s transform needs."""
+        if method == "standard":
+            return self._mean is not None and (self._m2 is not None or self._var is not None)
+        return self._min is not None or (method == "maxabs" and self._max_abs is not None)
 
     def set_output(self, *, transform: str | None = None) -> Normalizer:
         """``"pandas"``: ``transform`` returns a DataFrame (same index and columns for a DataFrame input;
@@ -727,13 +829,27 @@ class Normalizer:
                 "feature_range": list(self.feature_range), "clip": self.clip, "feature_names": self.feature_names}
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything the fitted transform depends on: the config, the row count and the float64
-        statistics ((mean, m2) for standard, (min, max) otherwise). ``from_state_dict`` rebuilds it exactly."""
+        """Everything the fitted transform depends on, and the drift baseline: the config, the row count and the
+        float64 statistics. A fit saves all of ``mean``, ``m2``, ``min`` and ``max`` whatever the method (a
+        reader older than drift baselines reads its method's two and ignores the others, so it loads these
+        checkpoints unchanged); a normalizer loaded from such an older checkpoint saves what it has.
+
+        ``from_stats`` normalizers save what they were given: ``count`` is None when the row count is
+        unknown (JSON null; an older reader refuses it, "count must be a positive integer", rather than
+        guess one), with ``var`` in place of ``m2`` (M2 needs the count); a given ``max_abs`` is saved with
+        ``min = -max_abs`` and ``max = max_abs`` beside it, the statistics an older reader's maxabs transform
+        needs (this reader knows by ``max_abs`` that they are no training range). ``from_state_dict`` rebuilds
+        the normalizer exactly."""
         self._require_fitted("state_dict")
         self._check_config("state_dict")  # (a state from_state_dict would refuse is never written)
-        state: dict[str, Any] = {"config": self.config(), "count": int(self.count), "n_features": int(self.n_features)}
-        for key in _STATS[self.method]:
-            state[key] = np.array(getattr(self, f"_{key}"), dtype=np.float64)
+        state: dict[str, Any] = {"config": self.config(), "count": None if self.count is None else int(self.count),
+                                 "n_features": int(self.n_features)}
+        for key in _STAT_KEYS:
+            value = getattr(self, f"_{key}")
+            if value is not None:
+                state[key] = np.array(value, dtype=np.float64)
+        if self._max_abs is not None:
+            state["min"], state["max"] = -state["max_abs"], state["max_abs"].copy()
         columns = _savable_labels(self._columns)
         if columns is not None:  # non-string column labels, still checked after a reload
             state["columns"] = columns
@@ -748,7 +864,10 @@ class Normalizer:
 
     @classmethod
     def from_state_dict(cls, state: Any) -> Normalizer:
-        """A normalizer rebuilt from :meth:`state_dict`; a ValueError saying what is wrong otherwise."""
+        """A normalizer rebuilt from :meth:`state_dict`; a ValueError saying what is wrong otherwise.
+
+        Older checkpoints (only the method's statistics: standard's mean and m2, minmax's and maxabs' min and
+        max) load and transform as before; their drift reports say which baseline they lack."""
         if not isinstance(state, dict) or not isinstance(state.get("config"), dict):
             raise ArgumentError("normalizer state must be a dict with a 'config' dict (what state_dict() returns)")
         cfg = dict(state["config"])
@@ -767,18 +886,45 @@ class Normalizer:
         except TypeError as e:
             raise ArgumentError(f"normalizer config is invalid: {e}") from None
         count = state.get("count")
-        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count < 2**63:
+        if count is not None and (isinstance(count, bool) or not isinstance(count, (int, np.integer))
+                                  or not 1 <= count < 2**63):
             shown = repr(count) if len(repr(count)) <= 40 else repr(count)[:40] + "..."
-            raise ArgumentError(f"normalizer state: count must be a positive integer below 2**63, got {shown}")
+            raise ArgumentError(f"normalizer state: count must be a positive integer below 2**63, got {shown} "
+                                "(or None: an unknown row count)")
         arrays = {}
-        for key in _STATS[norm.method]:
+        for key in _STAT_KEYS:
             value = state.get(key)
+            if value is None:
+                continue
             if isinstance(value, Tensor):
                 value = value.numpy()
             if not isinstance(value, np.ndarray) or value.ndim != 1 or value.dtype.kind not in "iuf":
                 raise ArgumentError(f"normalizer state: {key!r} must be a 1-D numeric array, got "
                                     f"{type(value).__name__}")
             arrays[key] = value.astype(np.float64)
+        if "max_abs" in arrays:
+            if norm.method != "maxabs":
+                raise ArgumentError(f"normalizer state: 'max_abs' is a maxabs statistic, the method is {norm.method!r}")
+            # (min/max beside it are -max_abs and max_abs, written for older readers: no training range)
+            lo, hi = arrays.pop("min", None), arrays.pop("max", None)
+            a = arrays["max_abs"]
+            if (lo is not None or hi is not None) and (lo is None or hi is None or lo.shape != a.shape
+                                                       or hi.shape != a.shape or (lo != -a).any() or (hi != a).any()):
+                raise ArgumentError("normalizer state: 'min' and 'max' beside 'max_abs' must be -max_abs and max_abs")
+        if "var" in arrays and (count is not None or "m2" in arrays):
+            raise ArgumentError("normalizer state: 'var' is saved only for an unknown row count (count None), in "
+                                "place of 'm2'")
+        if "m2" in arrays and count is None:
+            raise ArgumentError("normalizer state: 'm2' needs the row count it sums over; count is None")
+        if ("mean" in arrays) != ("m2" in arrays or "var" in arrays) or ("min" in arrays) != ("max" in arrays):
+            raise ArgumentError(f"normalizer state: statistics come in pairs (mean with m2 or var, min with max), got "
+                                f"{', '.join(sorted(arrays))}")
+        need = {"standard": ("mean", "m2" if count is not None else "var"), "minmax": ("min", "max"),
+                "maxabs": ("max_abs",) if "max_abs" in arrays else ("min", "max")}[norm.method]
+        for key in need:
+            if key not in arrays:
+                raise ArgumentError(f"normalizer state: {key!r} must be a 1-D numeric array, got "
+                                    f"{type(state.get(key)).__name__}")
         shapes = {a.shape for a in arrays.values()}
         d = next(iter(shapes))[0]
         if len(shapes) != 1 or d == 0 or state.get("n_features", d) != d:
@@ -786,16 +932,162 @@ class Normalizer:
             raise ShapeError(f"normalizer state arrays have inconsistent shapes: {shown}")
         if norm.feature_names is not None and len(norm.feature_names) != d:
             raise ShapeError(f"normalizer state: {len(norm.feature_names)} feature names for {d} features")
-        if not all(np.isfinite(a).all() for a in arrays.values()) or ("m2" in arrays and (arrays["m2"] < 0).any()) \
+        if not all(np.isfinite(a).all() for a in arrays.values()) or any(
+                (arrays[k] < 0).any() for k in ("m2", "var", "max_abs") if k in arrays) \
                 or ("min" in arrays and (arrays["min"] > arrays["max"]).any()):
             raise ArgumentError("normalizer state: the statistics are not finite or not consistent "
-                                "(m2 < 0 or min > max)")
+                                "(m2, var or max_abs < 0, or min > max)")
         norm._columns = _loaded_labels(state.get("columns"), d)
-        norm.count = int(count)
+        norm.count = None if count is None else int(count)
         norm.n_features = d
         for key, value in arrays.items():
             setattr(norm, f"_{key}", value)
+        norm._check_config("normalizer state")
         return norm
+
+    @classmethod
+    def from_stats(cls, method: str, *, mean: ArrayLike | Tensor | None = None, var: ArrayLike | Tensor | None = None,
+                   std: ArrayLike | Tensor | None = None, min: ArrayLike | Tensor | None = None,
+                   max: ArrayLike | Tensor | None = None, max_abs: ArrayLike | Tensor | None = None,
+                   count: int | None = None, ddof: int | None = None,
+                   with_mean: bool = True, with_std: bool = True, feature_range: tuple[float, float] = (0.0, 1.0),
+                   clip: bool = False, feature_names: Sequence[str] | None = None) -> Normalizer:
+        """A normalizer from statistics computed elsewhere, like Keras' ``Normalization(mean=, variance=)``:
+        the same transform, inverse, ``state_dict``/``from_state_dict`` and save/load as a fitted one.
+
+        - ``"standard"``: ``mean=`` and one of ``var=`` or ``std=`` (both is an error);
+        - ``"minmax"``: ``min=`` and ``max=`` (min <= max);
+        - ``"maxabs"``: ``max_abs=`` (>= 0).
+
+        Each is one finite number per feature (a 1-D array-like or Tensor); a statistic the method does not
+        take is an error, never ignored. The constructor's options (``ddof``, ``with_mean``, ``with_std``,
+        ``feature_range``, ``clip``, ``feature_names``) are validated as the constructor validates them.
+
+        ``count``: the number of rows the statistics describe. With it, the normalizer is what ``fit`` on such
+        rows gives (M2 = var * (count - ddof): ``ddof``, default 1, says which variance ``var``/``std`` is) and
+        ``partial_fit`` can add rows. ``count=None`` (default): unknown; the normalizer transforms, saves and
+        loads, but ``partial_fit`` is an error (no weight for its statistics), ``count`` is None and ``ddof``
+        cannot be given (it relates var to M2 through the count). Only the given statistics exist: a drift
+        report says it has no training min/max for a standard one, no mean/std for minmax or maxabs."""
+        given = {"mean": mean, "var": var, "std": std, "min": min, "max": max, "max_abs": max_abs}
+        given = {k: v for k, v in given.items() if v is not None}
+        if method in _GIVEN:
+            wrong = [k for k in given if k not in _GIVEN[method]]
+            if wrong:
+                takes = " and ".join(f"{k}=" for k in _GIVEN[method] if k != "std").replace("var=", "var= (or std=)")
+                raise ArgumentError(f"from_stats({method!r}) takes {takes}; {', '.join(f'{k}=' for k in wrong)} is "
+                                    "not one of its statistics")
+        if count is None and ddof is not None:
+            raise ArgumentError(f"from_stats: ddof={ddof!r} relates the variance to M2 through the row count, and "
+                                "count is None (unknown): give count= too, or leave ddof out")
+        norm = cls(method, ddof=1 if ddof is None else ddof, with_mean=with_mean, with_std=with_std,
+                   feature_range=feature_range, clip=clip, feature_names=feature_names)
+        if count is not None and (isinstance(count, bool) or not isinstance(count, (int, np.integer))
+                                  or not 1 <= count < 2**63):
+            raise ArgumentError(f"from_stats: count must be a positive integer below 2**63 or None (unknown), got "
+                                f"{count!r}")
+        if method == "standard":
+            if "var" in given and "std" in given:
+                raise ArgumentError("from_stats('standard'): give var= or std=, not both")
+            missing = [k for k in ("mean", "var or std") if not any(p in given for p in k.split(" or "))]
+        else:
+            missing = [k for k in _GIVEN[method] if k not in given]
+        if missing:
+            raise ArgumentError(f"from_stats({method!r}) needs {' and '.join(f'{k}=' for k in missing)}")
+        arrays = {k: _given_array(k, v) for k, v in given.items()}
+        shapes = {k: a.shape for k, a in arrays.items()}
+        if len(set(shapes.values())) != 1:
+            raise ShapeError(f"from_stats: the statistics need one value per feature each, got shapes {shapes}")
+        d = next(iter(shapes.values()))[0]
+        if norm.feature_names is not None and len(norm.feature_names) != d:
+            raise ShapeError(f"from_stats: {len(norm.feature_names)} feature names for {d} features")
+        names = norm.feature_names
+
+        def bad_features(mask: np.ndarray) -> str:
+            return name_few(np.flatnonzero(mask), show=lambda j: repr(names[j]) if names else str(j))
+
+        for key, a in arrays.items():
+            if not np.isfinite(a).all():
+                raise ArgumentError(f"from_stats: {key} is not finite for feature(s) {bad_features(~np.isfinite(a))}")
+        for key in ("var", "std", "max_abs"):
+            if key in arrays and (arrays[key] < 0).any():
+                raise ArgumentError(f"from_stats: {key} must be >= 0; negative for feature(s) "
+                                    f"{bad_features(arrays[key] < 0)}")
+        if method == "minmax" and (arrays["min"] > arrays["max"]).any():
+            raise ArgumentError(f"from_stats: min > max for feature(s) {bad_features(arrays['min'] > arrays['max'])}")
+        if method == "standard":
+            v = arrays["var"] if "var" in arrays else arrays["std"] ** 2
+            if count is None:
+                norm._var = v
+            else:
+                if count <= norm.ddof:
+                    raise ArgumentError(f"from_stats: a variance with ddof={norm.ddof} needs count > {norm.ddof}, got "
+                                        f"count={count}")
+                with np.errstate(over="ignore"):
+                    m2 = v * (int(count) - norm.ddof)
+                if not np.isfinite(m2).all() or not np.isfinite(v).all():
+                    raise ArgumentError(f"from_stats: the variance of feature(s) {bad_features(~np.isfinite(m2))} "
+                                        "overflows float64 (M2 = var * (count - ddof)); rescale the feature")
+                norm._m2 = m2
+            norm._mean = arrays["mean"]
+        elif method == "minmax":
+            norm._min, norm._max = arrays["min"], arrays["max"]
+        else:
+            norm._max_abs = arrays["max_abs"]
+        norm.count = None if count is None else int(count)
+        norm.n_features = d
+        return norm
+
+    # ---- drift ---------------------------------------------------------------------------------------------
+    def drift(self, x: Any, *, max_outside: float = _drift.MAX_OUTSIDE, max_mean_shift: float = _drift.MAX_MEAN_SHIFT,
+              std_ratio: tuple[float, float] = _drift.STD_RATIO,
+              max_nonfinite: float = _drift.MAX_NONFINITE) -> DriftReport:
+        """Check inference data against the training statistics: per feature, the fraction of values outside
+        the training [min, max], the mean's shift in training standard deviations, the ratio of standard
+        deviations and the fraction of NaN/inf values, and which features exceed the thresholds (see
+        :class:`~tinygrad_norm.drift.DriftReport` for each threshold and why its default is what it is).
+
+        ``x``: an array or Tensor (by position), a pandas DataFrame (its columns checked as ``transform`` checks
+        them: the report names the features), or a Dask array/DataFrame, summarized blockwise on its workers in
+        one pass. Statistics are float64, per-block moments merged with Chan's formula as in ``fit``. NaN and
+        inf values are counted in ``nonfinite_fraction`` and left out of every other statistic."""
+        self._require_fitted("drift")
+        thresholds = _drift.check_thresholds(max_outside, max_mean_shift, std_ratio, max_nonfinite)
+        lo, hi = self._min, self._max
+        if _dask.is_collection(x):
+            arr, labels = _dask.as_array(x, "drift")
+            if labels is not None:
+                self._check_columns(labels, "drift")
+            self._check_features(arr, "drift")
+            summary = _dask.summarize_drift(arr, lo, hi)
+            if summary["rows"][0] == 0:
+                raise ArgumentError("drift: input is empty (0 rows)")
+        else:
+            if _pandas.is_pandas(x):
+                values, labels = _pandas.to_array(x, "drift")
+                self._check_columns(labels, "drift")
+                x = values
+            arr, backend, _, _ = _as_2d(x, "drift")
+            self._check_features(arr, "drift")
+            summary = _drift.summarize(backend, arr, lo, hi)
+        training: dict[str, Any] = {"count": self.count, "mean": self._mean, "std": None, "min": lo, "max": hi}
+        unavailable = {}
+        have = ", ".join(k for k in _STAT_KEYS if getattr(self, f"_{k}") is not None)
+        source = (f"it holds only {have}, as from_stats gives them or a checkpoint written before normalizers kept all "
+                  "five statistics saves them; fit it on the training data for the full baseline")
+        if lo is None:
+            unavailable["fraction_outside"] = f"no training min/max ({source})"
+        if self._mean is None:
+            unavailable["mean_shift, std_ratio"] = f"no training mean/std ({source})"
+        elif self._var is None and self.count - self.ddof <= 0:
+            unavailable["mean_shift, std_ratio"] = (f"a training std with ddof={self.ddof} needs more than "
+                                                    f"{self.ddof} training row(s); fitted on {self.count}")
+            training["std"] = np.full(self.n_features, np.nan)
+        else:
+            training["std"] = self.std
+        features = list(self.feature_names or ([str(c) for c in self._columns] if self._columns else
+                                               [f"x{j}" for j in range(self.n_features)]))
+        return _drift.report(summary, features, training, self.ddof, thresholds, unavailable)
 
     def __repr__(self) -> str:
         args = [repr(self.method)]
@@ -807,13 +1099,48 @@ class Normalizer:
             args.append("clip=True")
         if not self.is_fitted:
             return f"Normalizer({', '.join(args)}, not fitted)"
-        lines = [f"Normalizer({', '.join(args)}, fitted on {self.count} rows x {self.n_features} features)"]
+        rows = "an unknown number of" if self.count is None else f"{self.count}"
+        lines = [f"Normalizer({', '.join(args)}, fitted on {rows} rows x {self.n_features} features)"]
         fmt = lambda a: np.array2string(np.asarray(a), precision=4, separator=", ", threshold=12)  # noqa: E731
         if self.method == "standard":
             lines += [f"  mean: {fmt(self._mean)}", f"  std:  {fmt(self.std)}"]
-        else:
+        elif self._min is not None:
             lines += [f"  min:  {fmt(self._min)}", f"  max:  {fmt(self._max)}"]
+        else:
+            lines += [f"  max|x|: {fmt(self._max_abs)}"]
         return "\n".join(lines)
+
+
+def _batches(data: Any) -> list[Any] | None:
+    """``data`` as a list of batches when it is a non-empty list or tuple of 2-D tables (arrays, Tensors,
+    DataFrames, Dask collections); None for anything else (a nested list of numbers is one array)."""
+    if not isinstance(data, (list, tuple)) or not data:
+        return None
+    return list(data) if all(_is_2d_table(b) for b in data) else None
+
+
+def _is_2d_table(b: Any) -> bool:
+    if isinstance(b, (np.ndarray, Tensor)) or _pandas.is_pandas(b) or device_of(b) != "cpu":
+        return getattr(b, "ndim", None) == 2
+    if _dask.is_collection(b):  # (ndim looked up on the type: a Delayed answers any attribute)
+        return hasattr(type(b), "ndim") and hasattr(type(b), "shape") and b.ndim == 2
+    return False
+
+
+def _given_array(key: str, value: Any) -> np.ndarray:
+    """A from_stats statistic as a 1-D float64 array: one number per feature."""
+    if isinstance(value, Tensor):
+        value = value.numpy()
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as e:
+        raise ArgumentTypeError(f"from_stats: {key} must be one number per feature ({e})") from None
+    if arr.dtype.kind not in "iuf":
+        raise ArgumentTypeError(f"from_stats: {key} must be numbers (one per feature), got dtype {arr.dtype}")
+    if arr.ndim != 1 or arr.size == 0:
+        hint = f" (for one feature: {key}=[value])" if arr.ndim == 0 else ""
+        raise ShapeError(f"from_stats: {key} must be 1-D, one value per feature, got shape {arr.shape}{hint}")
+    return arr.astype(np.float64)
 
 
 def _difference(got: list[Any], expected: list[Any]) -> str:
