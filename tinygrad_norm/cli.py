@@ -42,6 +42,8 @@ def _diagnose(args: argparse.Namespace) -> int:
     table = read_table(args.data) if args.data is not None else california_housing()
     names, data = table.names, table.data
     origin = f" (from ${ENV_DATA})" if args.data is None and os.environ.get(ENV_DATA) else ""
+    if args.model is not None:
+        return _drift(args, table, origin)
     housing = names == COLUMNS
     target = TARGET if args.target is None and housing else args.target  # the housing table's label is known
     if target is None:
@@ -55,6 +57,37 @@ def _diagnose(args: argparse.Namespace) -> int:
         left = f"target {target} left out" + (" (--target COL leaves out another)" if housing else "")
     print(f"data: {table.source}{origin}; {left}\n")
     print(diagnose(data, feature_names=names))
+    return 0
+
+
+def _drift(args: argparse.Namespace, table, origin: str) -> int:
+    """``diagnose --model``: the data against the statistics the model was trained with."""
+    from pathlib import Path
+
+    from .datasets._text import some
+    from .examples.simple_regression import load_checkpoint
+
+    path = Path(args.model)
+    if path.is_dir():
+        folder = path
+    elif path.name == "model.npz" or not path.exists():
+        folder = path.parent
+    else:
+        raise ArgumentError(f"--model {args.model}: pass a trained model's artifact folder or its model.npz")
+    model, info = load_checkpoint(folder)
+    norm = model.normalize.normalizer
+    if norm is None:
+        raise ArgumentError(f"--model {folder / 'model.npz'}: it was trained with --norm {info['config']['norm']}, "
+                            "so it holds no training statistics to compare the data with")
+    wanted = norm.feature_names or []
+    missing = [n for n in wanted if n not in table.names]
+    if missing or not wanted:
+        raise ArgumentError(f"--data {table.source}{origin}: it lacks the model's feature(s) {some(missing, shown=5)}"
+                            if missing else f"--model {folder / 'model.npz'}: its statistics name no features")
+    x = table.data[:, [table.names.index(n) for n in wanted]]
+    print(f"data: {table.source}{origin}; model: {folder / 'model.npz'} ({info['checkpoint']} checkpoint, "
+          f"--norm {norm.method})\n")
+    print(norm.drift(x))
     return 0
 
 
@@ -81,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "cal_housing.tgz, compressed or not) or a CSV with a header row (default: $TINYGRAD_NORM_DATA, "
                    "else the copy shipped with the package)")
     p.add_argument("--target", help="column to leave out (the label); default MedHouseVal for the housing table")
+    p.add_argument("--model", metavar="DIR|model.npz", help="instead of the scale report, compare the data with the "
+                   "training statistics this model carries (tn.DriftReport: rows outside the training range, mean "
+                   "shift, std ratio)")
     p.set_defaults(run=_diagnose)
 
     regression_cli.add_commands(sub)
