@@ -177,3 +177,84 @@ def test_an_unfitted_normalize_is_an_error_and_an_identity_says_so():
         fitted(x)
     with pytest.raises(tn.ArgumentError, match="identity"):
         nn.Normalize(tn.Normalizer().fit(x.numpy()), identity=True)
+
+
+# ---- Normalize(norm, invert=True): the normalizer's inverse as a differentiable layer -------------------------
+def _fit_data(seed: int = 0) -> np.ndarray:
+    """3 columns on unlike scales (a price, a count, a small signed number)."""
+    rng = np.random.default_rng(seed)
+    return np.column_stack([rng.normal(2e5, 5e4, 200), rng.integers(1, 40, 200), rng.normal(-0.3, 0.01, 200)])
+
+
+@pytest.mark.parametrize("method", ["standard", "minmax"])
+def test_inverted_normalize_matches_torch_forward_and_gradient(method):
+    data = _fit_data()
+    kwargs = {"feature_range": (-1.0, 2.0)} if method == "minmax" else {}
+    norm = tn.Normalizer(method, **kwargs).fit(data)
+    layer = nn.Normalize(norm, invert=True)
+    z = np.random.default_rng(1).standard_normal((16, 3))
+    w = np.random.default_rng(2).standard_normal((16, 3))  # a weighted sum: every output gets its own gradient
+    x = tn.Tensor(z, dtype=np.float64, requires_grad=True)
+    out = layer(x)
+    (out * tn.Tensor(w, dtype=np.float64)).sum().backward()
+    # torch, written out from NumPy's statistics of the same data (not from the normalizer's)
+    tz = torch.tensor(z, requires_grad=True)
+    if method == "standard":
+        ref = tz * torch.tensor(data.std(axis=0, ddof=1)) + torch.tensor(data.mean(axis=0))
+    else:
+        lo, hi = data.min(axis=0), data.max(axis=0)
+        ref = (tz - (-1.0)) / 3.0 * torch.tensor(hi - lo) + torch.tensor(lo)
+    (ref * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-12, atol=1e-12 * np.abs(data).max())
+    np.testing.assert_allclose(x.grad.numpy(), tz.grad.numpy(), rtol=1e-12)
+    # the exact mirror of the forward layer (and of Normalizer.inverse_transform, float64 arrays)
+    np.testing.assert_allclose(layer(nn.Normalize(norm)(tn.Tensor(data, dtype=np.float64))).numpy(), data,
+                               rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(out.numpy(), norm.inverse_transform(z), rtol=1e-12)
+
+
+def test_inverted_normalize_does_not_undo_clipping():
+    data = _fit_data()
+    norm = tn.Normalizer("minmax", clip=True).fit(data)
+    z = np.array([[-0.5, 0.5, 1.5]])  # outside feature_range: a clipping forward layer never outputs these
+    lo, hi = data.min(axis=0), data.max(axis=0)
+    out = nn.Normalize(norm, invert=True)(tn.Tensor(z, dtype=np.float64)).numpy()
+    np.testing.assert_allclose(out, z * (hi - lo) + lo, rtol=1e-12)  # linear beyond the range, not clipped
+
+
+def test_inverted_normalize_state_fills_a_bare_layer_and_never_loads_into_a_forward_one():
+    data = _fit_data()
+    norm = tn.Normalizer("standard").fit(data[:, :1])
+    tn.manual_seed(0)
+    trained = nn.Sequential(nn.Linear(3, 1), nn.Normalize(norm, invert=True))
+    assert "invert: true" in repr(trained[1])
+    bare = nn.Sequential(nn.Linear(3, 1), nn.Normalize(1, invert=True))
+    x = tn.Tensor(np.random.default_rng(3).standard_normal((10, 3)))
+    with pytest.raises(tn.NotFittedError):
+        bare(x)
+    state = trained.state_dict()
+    assert state["1._extra_state"]["invert"] is True
+    bare.load_state_dict(state)
+    with tn.no_grad():
+        np.testing.assert_array_equal(bare(x).numpy(), trained(x).numpy())
+    # a forward layer's state has no 'invert' (what it always was); either state into the other kind: an error
+    forward = nn.Normalize(norm)
+    assert "invert" not in forward.get_extra_state()
+    with pytest.raises(tn.ArgumentError, match=r"inverted layer \(invert=True\), this layer is a forward layer"):
+        nn.Normalize(1).load_state_dict(trained[1].state_dict())
+    with pytest.raises(tn.ArgumentError, match=r"forward layer \(invert=False\), this layer is an inverted layer"):
+        nn.Normalize(1, invert=True).load_state_dict(forward.state_dict())
+    with pytest.raises(tn.ArgumentError, match="'invert' must be true or false"):
+        nn.Normalize(1, invert=True).load_state_dict({"_extra_state": {**trained[1].get_extra_state(), "invert": 1}})
+    with pytest.raises(tn.ArgumentError, match="no normalizer to invert"):
+        nn.Normalize(1, identity=True, invert=True)
+    with pytest.raises(tn.ArgumentTypeError, match="invert must be True or False"):
+        nn.Normalize(norm, invert="yes")
+
+
+def test_inverted_normalize_takes_integer_tensors_like_inverse_transform():
+    data = _fit_data()[:, 1:2]  # the integer column
+    norm = tn.Normalizer("standard").fit(data)
+    out = nn.Normalize(norm, invert=True)(tn.Tensor(np.array([[1], [-2]]), dtype=np.int64))
+    assert out.dtype == np.float32  # (what Normalizer.inverse_transform gives integers)
+    np.testing.assert_allclose(out.numpy().ravel(), np.array([1, -2]) * data.std(ddof=1) + data.mean(), rtol=1e-6)

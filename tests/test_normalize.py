@@ -476,3 +476,52 @@ def test_pandas_dask_and_sklearn_are_never_imported_for_arrays():
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+# ---- every fit keeps count, mean, M2, min and max; integer Tensors through nn.Normalize ---------------------------
+@pytest.mark.parametrize("fit_path", ["numpy", "numba"])
+@pytest.mark.parametrize("method", ["standard", "minmax", "maxabs"])
+def test_every_fit_keeps_all_five_statistics_in_one_pass(monkeypatch, rng, method, fit_path):
+    """Whatever the method: count, mean, M2, min and max of each feature (the drift baseline), from the moments'
+    own pass (the fused numba kernel, or NumPy's blocks). min/max are exact; mean and M2 match a float64
+    two-pass reference to 1e-12 (exact per-block moments merged with Chan's formula: ~1e-15)."""
+    from tinygrad_norm import _cpu
+
+    pytest.importorskip("numba") if fit_path == "numba" else None
+    monkeypatch.setattr(_cpu, "USE_NUMBA", fit_path == "numba")
+    monkeypatch.setattr(_cpu, "_NUMBA_FIT_MIN_SIZE", 1 if fit_path == "numba" else 1 << 62)
+    monkeypatch.setattr(_cpu, "_BLOCK_BYTES", 4096)  # many blocks, on two threads
+    monkeypatch.setattr(_cpu, "_PARALLEL_MIN_BYTES", 1)
+    for dtype, shape in [(np.float32, (3001, 4)), (np.float64, (517, 300)), (np.float16, (1031, 3))]:
+        x = (rng.standard_normal(shape) * 10.0 ** rng.uniform(-2, 3, shape[1]) + 7).astype(dtype)
+        norm = Normalizer(method).fit(x)
+        x64 = x.astype(np.float64)
+        assert norm.count == shape[0]
+        np.testing.assert_array_equal(norm.min, x64.min(0))
+        np.testing.assert_array_equal(norm.max, x64.max(0))
+        np.testing.assert_allclose(norm.mean, x64.mean(0), rtol=1e-12)
+        np.testing.assert_allclose(norm._m2, ((x64 - x64.mean(0)) ** 2).sum(0), rtol=1e-12)
+        backend = tn.get_backend("cpu")
+        # the fused summary's moments are column_moments' own numbers, bit for bit
+        n, mean, m2 = backend.column_moments(x)
+        np.testing.assert_array_equal(norm.mean, mean)
+        np.testing.assert_array_equal(norm._m2, m2)
+        state = norm.state_dict()
+        assert {"mean", "m2", "min", "max"} <= state.keys() and state["count"] == shape[0]
+
+
+def test_an_integer_tensor_through_normalize_gives_what_transform_gives(data):
+    """Integers go through the float64 path and come out float32, as Normalizer.transform gives them (it used to
+    fail with a misleading 'statistics are at the limits of int32')."""
+    ints = np.round(data).astype(np.int32)
+    for method in ("standard", "minmax", "maxabs"):
+        norm = Normalizer(method).fit(data)
+        layer = tn.nn.Normalize(norm)
+        for x in (ints, ints.astype(np.int64), ints[:, :1] > 0):
+            if x.shape[1] != 4:
+                x = np.repeat(x, 4, axis=1)
+            out = layer(tn.Tensor(x))
+            expected = norm.transform(tn.Tensor(x))
+            assert out.dtype == np.float32 == expected.dtype
+            np.testing.assert_array_equal(out.numpy(), expected.numpy())
+            np.testing.assert_array_equal(out.numpy(), norm.transform(x))

@@ -477,11 +477,23 @@ class Normalize(Module):
     rebuilt from a checkpoint); called before that, it raises NotFittedError (never a silent
     identity). ``Normalize(8, identity=True)`` passes its input through on purpose (a model without
     normalization), and says so in its state. Gradients flow through to the input.
+
+    ``Normalize(norm, invert=True)`` applies ``norm.inverse_transform`` instead, differentiably (Keras's
+    ``Normalization(invert=True)``): as a model's last layer it maps outputs learned in normalized units back
+    to the targets' units (clipping, if the normalizer clips, is not undone). Its state says it is inverted,
+    so a bare ``Normalize(1, invert=True)`` is filled by ``load_state_dict``, and the state of an inverted
+    layer never loads into a forward one, or the reverse (the same statistics, the opposite map).
     """
 
-    def __init__(self, normalizer: Normalizer | int, device: str = "cpu", identity: bool = False) -> None:
+    def __init__(self, normalizer: Normalizer | int, device: str = "cpu", identity: bool = False,
+                 invert: bool = False) -> None:
         if not isinstance(identity, bool):
             raise ArgumentTypeError(f"Normalize: identity must be True or False, got {identity!r}")
+        if not isinstance(invert, bool):
+            raise ArgumentTypeError(f"Normalize: invert must be True or False, got {invert!r}")
+        if identity and invert:  # an identity has no statistics to invert: refused rather than ignored
+            raise ArgumentError("Normalize: invert=True applies a normalizer's inverse_transform; an identity layer "
+                                "(identity=True) has no normalizer to invert")
         if isinstance(normalizer, Normalizer):
             if not normalizer.is_fitted:
                 raise ArgumentError("Normalize needs a fitted Normalizer: call .fit(X_train) first")
@@ -497,6 +509,7 @@ class Normalize(Module):
             raise ArgumentTypeError(f"Normalize takes a fitted Normalizer or a positive number of features, "
                             f"got {normalizer!r}")
         self.identity = identity
+        self.invert = invert
         get_backend(device)  # an unknown device is an error here, as for other layers
         self._device_stats: dict[tuple[str, Any], tuple[tuple, tuple[Any, Any, Any]]] = {}
 
@@ -517,6 +530,8 @@ class Normalize(Module):
             state["normalizer"] = self.normalizer.state_dict()
         elif self.identity:
             state["identity"] = True
+        if self.invert:  # (absent when False: a forward layer's state is what it always was)
+            state["invert"] = True
         return state
 
     def _check_extra_state(self, state: Any) -> _NormalizeState:
@@ -528,6 +543,14 @@ class Normalize(Module):
         identity = state.get("identity", False)
         if not isinstance(identity, bool):
             raise ArgumentError(f"Normalize state: 'identity' must be true or false, got {identity!r}")
+        invert = state.get("invert", False)
+        if not isinstance(invert, bool):
+            raise ArgumentError(f"Normalize state: 'invert' must be true or false, got {invert!r}")
+        if invert != self.invert:  # the same statistics would map the other way: never loaded silently
+            def kind(inv: bool) -> str:
+                return "an inverted layer (invert=True)" if inv else "a forward layer (invert=False)"
+            raise ArgumentError(f"Normalize state is of {kind(invert)}, this layer is {kind(self.invert)}; build "
+                                f"the layer with invert={invert}")
         if state.get("normalizer") is None:
             return _NormalizeState(None, identity)
         if identity:
@@ -569,7 +592,11 @@ class Normalize(Module):
             raise NotFittedError(f"Normalize({self.n_features}) holds no fitted normalizer: pass a fitted "
                                  "tn.Normalizer, load a state dict that holds one (model.load_state_dict(tn.load("
                                  f"path))), or use Normalize({self.n_features}, identity=True) to pass inputs through")
+        if x.dtype.kind != "f":  # integers and bools: what Normalizer.transform gives (float64 maths, float32 out)
+            return self.normalizer.inverse_transform(x) if self.invert else self.normalizer.transform(x)
         shift, scale, offset = self._stats(x)
+        if self.invert:  # (x - offset) / scale + shift, gradient g / scale; clipping is not undone
+            return Affine.apply(x, shift=shift, scale=scale, offset=offset, clip=None, inverse=True)
         return Affine.apply(x, shift=shift, scale=scale, offset=offset, clip=self.normalizer.clip_range)
 
     def extra_repr(self) -> str:
@@ -577,4 +604,5 @@ class Normalize(Module):
         method = self.method
         if method == "not fitted":  # a place for a checkpoint's statistics, which no one should take for a no-op
             method = "not fitted (load a state dict; it is no identity)"
-        return f"method: {method}, d_input: {self.n_features}{clip}"
+        invert = ", invert: true" if self.invert else ""
+        return f"method: {method}, d_input: {self.n_features}{clip}{invert}"

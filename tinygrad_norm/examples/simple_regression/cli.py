@@ -9,7 +9,7 @@ import sys
 
 import tinygrad_norm as tn
 
-from .training import NORMS, OPTIMIZERS, TrainingConfig
+from .training import NORMS, OPTIMIZERS, TARGET_NORMS, TrainingConfig
 
 DEFAULTS = TrainingConfig()
 
@@ -69,7 +69,8 @@ def _train(args: argparse.Namespace) -> int:
 
     config = TrainingConfig(num_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                             optimizer=args.optimizer, seed=args.seed, hidden_size=args.hidden_size, norm=args.norm,
-                            device=args.device, artifact_dir=args.artifact_dir, data=args.data,
+                            target_norm=args.target_norm, device=args.device, artifact_dir=args.artifact_dir,
+                            data=args.data,
                             progress=False if args.no_progress else None, verbose=args.verbose)
     train(config, log=log, resume=args.resume)
     return 0
@@ -89,18 +90,24 @@ def _compare(args: argparse.Namespace) -> int:
     if args.plot:
         tn.plotting.pyplot()  # without matplotlib: say so before training every run, not after
     runs = [r for r in DEFAULT_RUNS if (not args.norm or r.norm in args.norm)
-            and (not args.optimizer or r.optimizer in args.optimizer)]
+            and (not args.optimizer or r.optimizer in args.optimizer)
+            and (not args.target_norm or r.target_norm in args.target_norm)]
+    if not runs:  # (each filter alone matches a default run; together they may not)
+        raise tn.ArgumentError("no default run has all of the chosen --norm, --optimizer and --target-norm")
     rows = compare(runs, epochs=args.epochs, seed=args.seed, data=args.data, device=args.device,
                    log=lambda *_: None)
     log(f"California housing, Linear(8, {DEFAULTS.hidden_size}) -> ReLU -> Linear({DEFAULTS.hidden_size}, 1), "
         f"{args.epochs} epochs, batch {DEFAULTS.batch_size}, seed {args.seed}; validation and test splits of 2000 "
-        "rows. Test columns use each run's best-validation checkpoint.\n")
+        "rows. Test columns use each run's best-validation checkpoint; every MSE is in $100,000 squared, "
+        "target normalization or not.\n")
     log(table(rows))
     log("\nspread = std(predictions) / std(targets) on the test rows (near 0: one prediction for every house); "
-        "batch vs rows = max |prediction in one batch - prediction of the row alone|; dead ReLUs = hidden "
-        "units that output 0 for every training row.\n")
+        "batch vs rows = max |prediction in one batch - prediction of the row alone|, in eval mode (as infer "
+        "predicts); batch vs batch (train) = max |prediction in training-sized batches of one shuffle - of "
+        "another|, in train mode (as training sees it); dead ReLUs = hidden units that output 0 for every "
+        "training row.\n")
     for r in rows:
-        log(f"- {r.run.norm}/{r.run.optimizer} lr {r.run.lr:g}: {r.run.lesson}")
+        log(f"- {r.run.label}: {r.run.lesson}")
     if args.plot:
         plot(rows, args.plot)
         log(f"\nwrote {args.plot}")
@@ -121,7 +128,12 @@ def add_commands(sub) -> None:
     p.add_argument("--hidden-size", type=_positive_int, default=DEFAULTS.hidden_size, help="default: %(default)s")
     p.add_argument("--norm", choices=NORMS, default=DEFAULTS.norm,
                    help="minmax (Burn's method) and standard fit on the train split; none; batch-minmax is the "
-                        "bug of normalizing each batch by itself (default: %(default)s)")
+                        "bug of normalizing each batch by itself; batchnorm and layernorm put nn.BatchNorm1d / "
+                        "nn.LayerNorm first instead (default: %(default)s)")
+    p.add_argument("--target-norm", choices=TARGET_NORMS, default=DEFAULTS.target_norm,
+                   help="scale the targets by statistics of the training targets for the loss; the model's last "
+                        "layer inverts it, so predictions and every reported figure stay in $100,000 (default: "
+                        "%(default)s, Burn's recipe)")
     p.add_argument("--artifact-dir", default=DEFAULTS.artifact_dir, help="where artifacts go (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is "
                                                               "not a terminal)")
@@ -144,11 +156,13 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("compare", help="train under every normalization and optimizer and compare (under a minute)",
                        description="Train the same model, seed and split with each normalization (minmax, standard, "
-                                   "none, batch-minmax) and optimizer (adam, sgd) and print one table.")
+                                   "none, batch-minmax, batchnorm, layernorm), target normalization and optimizer "
+                                   "(adam, sgd) and print one table.")
     p.add_argument("--epochs", type=_positive_int, default=30, help="default: %(default)s")
     p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default: %(default)s")
     p.add_argument("--norm", nargs="+", choices=NORMS, help="only these normalizations")
     p.add_argument("--optimizer", nargs="+", choices=OPTIMIZERS, help="only these optimizers")
+    p.add_argument("--target-norm", nargs="+", choices=TARGET_NORMS, help="only these target normalizations")
     p.add_argument("--plot", metavar="FILE.png", help="validation curves and scatter plots (needs the 'plot' extra)")
     _data_arg(p)
     p.set_defaults(run=_compare)

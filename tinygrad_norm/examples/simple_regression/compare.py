@@ -4,8 +4,11 @@ optimizer, side by side, so the lesson is in one table (and, with ``--plot``, on
 Each run trains Linear(8, 64) -> ReLU -> Linear(64, 1) on the California housing training split
 and reports, for the checkpoint of its best validation epoch: the test MSE and R^2, the baseline
 of predicting the training mean, the prediction spread std(pred) / std(target), how far a batch
-prediction is from predicting the same rows one at a time, how many hidden ReLUs are dead (0
-for every training row), and the epoch where the loss became inf/NaN, if it did.
+prediction is from predicting the same rows one at a time (in eval mode, as inference predicts), how
+far a row's prediction moves when other rows share its batch (in train mode, as training's forward pass
+computes it: BatchNorm's batch statistics), how many hidden ReLUs are dead (0 for every training row),
+and the epoch where the loss became inf/NaN, if it did. Every figure is in the target's units ($100,000),
+also for the runs with target normalization, so the rows compare directly.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from tinygrad_norm.errors import ArgumentError
 
 from .dataset import HousingDataset
 from .inference import InferenceResult
-from .model import dead_units, predict, predict_rows
+from .model import TARGET_NORMS, dead_units, predict, predict_batches, predict_rows
 from .training import TrainingConfig, TrainingResult, fit
 
 
@@ -30,6 +33,12 @@ class Run:
     optimizer: str
     lr: float
     lesson: str  # what this row teaches
+    target_norm: str = "none"  # --target-norm
+
+    @property
+    def label(self) -> str:
+        target = f" + target {self.target_norm}" if self.target_norm != "none" else ""
+        return f"{self.norm}{target}/{self.optimizer} lr {self.lr:g}"
 
 
 # Measured with seed 1337 and 30 epochs (see the README for the table): each row shows one symptom.
@@ -38,11 +47,18 @@ DEFAULT_RUNS = (
     Run("minmax", "adam", 1e-3, "min-max with train-split statistics (Burn's method): converges"),
     Run("none", "adam", 1e-3, "unscaled, Adam: per-weight step sizes hide the problem, but it trails"),
     Run("batch-minmax", "adam", 1e-3, "each batch scaled by itself: a row's prediction depends on its batch"),
+    Run("batchnorm", "adam", 1e-3, "BatchNorm1d first: in train mode a row's output depends on its batch; eval "
+                                   "mode uses running estimates"),
+    Run("layernorm", "adam", 1e-3, "LayerNorm first: each house scaled by its own 8 values, mixing units"),
+    Run("standard", "adam", 1e-3, "standardized inputs and targets: reported in $100,000 like every row",
+        target_norm="standard"),
     Run("standard", "sgd", 1e-2, "standardized, plain SGD: converges"),
     Run("minmax", "sgd", 1e-2, "min-max, plain SGD: converges, more slowly (the fixed Burn example's ~0.56)"),
     Run("none", "sgd", 5e-3, "unscaled, plain SGD: gradients ~1000x apart, the loss overflows"),
     Run("none", "sgd", 1.5e-4, "unscaled, SGD small enough not to overflow: every ReLU dies, one prediction for all"),
     Run("batch-minmax", "sgd", 1e-2, "each batch scaled by itself, plain SGD"),
+    Run("batchnorm", "sgd", 1e-2, "BatchNorm1d first, plain SGD: it scales the raw features, so SGD trains"),
+    Run("standard", "sgd", 1e-2, "standardized inputs and targets, plain SGD", target_norm="standard"),
 )
 
 
@@ -51,7 +67,9 @@ class Row:
     run: Run
     training: TrainingResult
     test: InferenceResult | None  # None when the run diverged before its first epoch ended
-    batch_vs_rows: float = math.nan  # max |one-batch prediction - row-by-row prediction| over the test rows
+    batch_vs_rows: float = math.nan  # max |one-batch prediction - row-by-row prediction| over the test rows (eval)
+    # max |prediction in one shuffle's training-sized batches - in another's| over the test rows, in train mode
+    batch_vs_batch: float = math.nan
     dead: int | None = None
 
     @property
@@ -69,19 +87,29 @@ def compare(runs: tuple[Run, ...] | list[Run] = DEFAULT_RUNS, epochs: int = 30, 
     train_set, valid_set, test_set = splits["train"], splits["valid"], splits["test"]
     base = TrainingConfig(num_epochs=epochs, seed=seed, device=device, batch_size=batch_size,
                           hidden_size=hidden_size, progress=False)
+    for run in runs:
+        if run.target_norm not in TARGET_NORMS:
+            raise ArgumentError(f"unknown target_norm {run.target_norm!r} in {run}; choose one of "
+                                f"{', '.join(TARGET_NORMS)}")
     rows = []
     for run in runs:
-        config = replace(base, norm=run.norm, optimizer=run.optimizer, learning_rate=run.lr)
+        config = replace(base, norm=run.norm, target_norm=run.target_norm, optimizer=run.optimizer,
+                         learning_rate=run.lr)
         config.validate()
-        log(f"training norm={run.norm} optimizer={run.optimizer} lr={run.lr:g} ...")
+        log(f"training {run.label} ...")
         result = fit(config, train_set, valid_set, log=log)
         row = Row(run, result, None)
         if result.best_state is not None:
             model = result.best_model()
             x = test_set.features
             row.test = InferenceResult(predict(model, x, run.norm, device), test_set.targets.copy(), run.norm,
-                                       result.target_mean, result.best_valid[1])
+                                       result.target_mean, result.best_valid[1], target_norm=run.target_norm)
             row.batch_vs_rows = float(np.max(np.abs(row.test.predictions - predict_rows(model, x, run.norm, device))))
+            # the same rows, two shuffles: only the batch-mates differ (the same two for every run)
+            orders = np.random.default_rng(seed).permuted(np.tile(np.arange(len(x)), (2, 1)), axis=1)
+            row.batch_vs_batch = float(np.max(np.abs(predict_batches(model, x, run.norm, batch_size, orders[0], device)
+                                                     - predict_batches(model, x, run.norm, batch_size, orders[1],
+                                                                       device))))
             row.dead = dead_units(model, train_set.features, run.norm, device, batch_size)
         rows.append(row)
     return rows
@@ -91,8 +119,9 @@ def _f(v: float | None, fmt: str = ".4f") -> str:
     return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
 
 
-HEADER = ["norm", "optimizer", "lr", "best valid (epoch)", "last valid", "test MSE", "test R^2", "baseline MSE",
-          "spread", "distinct preds", "batch vs rows", "dead ReLUs", "diverged at"]
+HEADER = ["norm", "target", "optimizer", "lr", "best valid (epoch)", "last valid", "test MSE", "test R^2",
+          "baseline MSE", "spread", "distinct preds", "batch vs rows", "batch vs batch (train)", "dead ReLUs",
+          "diverged at"]
 
 
 def table_rows(rows: list[Row]) -> list[list[str]]:
@@ -100,12 +129,13 @@ def table_rows(rows: list[Row]) -> list[list[str]]:
     for r in rows:
         t = r.training
         best, epoch = t.best_valid
-        out.append([r.run.norm, r.run.optimizer, f"{r.run.lr:g}",
+        out.append([r.run.norm, r.run.target_norm, r.run.optimizer, f"{r.run.lr:g}",
                     f"{_f(best)} ({epoch})" if epoch else "-", _f(t.valid_losses[-1] if t.valid_losses else None),
                     _f(r.test.mse if r.test else None), _f(r.test.r2 if r.test else None, ".3f"),
                     _f(r.test.baseline_mse if r.test else None), _f(r.test.spread if r.test else None, ".3f"),
                     str(len(np.unique(r.test.predictions))) if r.test else "-",
-                    _f(r.batch_vs_rows, ".2g"), "-" if r.dead is None else f"{r.dead}/{t.config.hidden_size}",
+                    _f(r.batch_vs_rows, ".2g"), _f(r.batch_vs_batch, ".2g"),
+                    "-" if r.dead is None else f"{r.dead}/{t.config.hidden_size}",
                     f"epoch {r.diverged}" if r.diverged else "-"])
     return out
 
@@ -127,7 +157,7 @@ def plot(rows: list[Row], path: str) -> None:
     curves = fig.add_subplot(grid_rows, 1, 1)
     for r in rows:
         losses = r.training.valid_losses
-        label = f"{r.run.norm}/{r.run.optimizer} lr {r.run.lr:g}"
+        label = r.run.label
         if r.diverged:
             label += f" (inf/NaN at epoch {r.diverged})"
         curves.plot(np.arange(1, len(losses) + 1), losses, marker="o" if len(losses) < 3 else None, label=label)
@@ -138,7 +168,7 @@ def plot(rows: list[Row], path: str) -> None:
     curves.legend(fontsize=7, ncol=2)
     for i, r in enumerate(rows):
         ax = fig.add_subplot(grid_rows, cols, cols + i + 1)
-        ax.set_title(f"{r.run.norm}/{r.run.optimizer} lr {r.run.lr:g}", fontsize=9)
+        ax.set_title(r.run.label, fontsize=9)
         if r.test is None:
             ax.text(0.5, 0.5, f"diverged at epoch {r.diverged}:\nno model", ha="center", va="center")
             ax.set_axis_off()

@@ -17,14 +17,17 @@ from tinygrad_norm.errors import ArgumentError
 from .dataset import HousingDataset
 from .model import (
     CHECKPOINT_FORMAT,
-    CHECKPOINT_VERSION,
     FITTED_NORMS,
     MODEL_FILE,
     NORMALIZE_STATE,
     NORMS,
+    READABLE_VERSIONS,
+    TARGET_NORMS,
+    V2_NORMS,
     RegressionModel,
     RegressionModelConfig,
     check_model,
+    model_config,
     predict,
     upgrade_state,
 )
@@ -41,6 +44,7 @@ class InferenceResult:
     baseline_prediction: float = math.nan  # the training targets' mean
     epoch: int = 0  # the checkpoint's epoch
     checkpoint: str = "best"
+    target_norm: str = "none"  # predictions and every figure below are in the target's units either way
 
     @property
     def mse(self) -> float:
@@ -79,8 +83,9 @@ def _bad(path: Path, what: str) -> tn.CheckpointError:
 
 def load_checkpoint(artifact_dir: str | Path, checkpoint: str = "best",
                     device: str = "cpu") -> tuple[RegressionModel, dict[str, Any]]:
-    """The model of the ``best`` (lowest validation loss) or ``last`` epoch, and the checkpoint's
-    description (config, data, target_mean, epoch); clear errors for missing or corrupt artifacts."""
+    """The model of the ``best`` (lowest validation loss) or ``last`` epoch, in eval mode, and the checkpoint's
+    description (config, data, target_mean, epoch); clear errors for missing or corrupt artifacts. Reads
+    format versions 2 (no target normalization) and 3; the config returned always has ``target_norm``."""
     if checkpoint not in CHECKPOINTS:
         raise ArgumentError(f"unknown checkpoint {checkpoint!r}; choose one of {', '.join(CHECKPOINTS)}")
     path = Path(artifact_dir) / MODEL_FILE
@@ -90,11 +95,16 @@ def load_checkpoint(artifact_dir: str | Path, checkpoint: str = "best",
     ckpt = tn.load(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise _bad(path, "a tinygrad_norm file but not a simple-regression checkpoint")
-    if ckpt.get("version") != CHECKPOINT_VERSION:
-        raise _bad(path, f"a simple-regression checkpoint of format version {ckpt.get('version')!r}, this "
-                         f"tinygrad_norm reads version {CHECKPOINT_VERSION}")
+    version = ckpt.get("version")
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
+        raise _bad(path, f"a simple-regression checkpoint of format version {version!r}, this tinygrad_norm reads "
+                         f"versions {' and '.join(map(str, READABLE_VERSIONS))}")
     config, entry = ckpt.get("config"), ckpt.get(checkpoint)
-    if not isinstance(config, dict) or config.get("norm") not in NORMS or not isinstance(entry, dict) \
+    if isinstance(config, dict) and version == 2 and "target_norm" not in config:
+        config = {**config, "target_norm": "none"}  # version 2 trained on the raw targets
+    norms, target_norms = (V2_NORMS, ("none",)) if version == 2 else (NORMS, TARGET_NORMS)
+    if not isinstance(config, dict) or config.get("norm") not in norms \
+            or config.get("target_norm") not in target_norms or not isinstance(entry, dict) \
             or not isinstance(entry.get("model"), dict) or not isinstance(entry.get("epoch"), int):
         raise _bad(path, f"its config or its {checkpoint!r} checkpoint is missing or malformed")
     weight = entry["model"].get("input_layer.weight")
@@ -111,12 +121,12 @@ def load_checkpoint(artifact_dir: str | Path, checkpoint: str = "best",
         # loaded anyway, the layer would pass raw features to weights trained on scaled ones
         raise _bad(path, f"its config says --norm {norm}, but the Normalize layer of its {checkpoint!r} checkpoint "
                          f"holds no statistics ({NORMALIZE_STATE} has no 'normalizer')")
-    model = RegressionModel(RegressionModelConfig(hidden_size=hidden), device=device)
+    model = RegressionModel(model_config(norm, hidden, config["target_norm"]), device=device)
     try:
         model.load_state_dict(state)
     except (ValueError, TypeError) as e:
         raise _bad(path, f"it does not match the model ({e})") from None
-    check_model(path, model, norm, f"its {checkpoint!r} checkpoint", device)
+    check_model(path, model, norm, f"its {checkpoint!r} checkpoint", device, target_norm=config["target_norm"])
     data = ckpt.get("data")
     info = {"config": config, "data": data if isinstance(data, dict) else {}, "target_mean": ckpt.get("target_mean"),
             "epoch": entry["epoch"], "checkpoint": checkpoint}
@@ -152,7 +162,8 @@ def save_plot(result: InferenceResult, path: str | Path) -> None:
     ax.scatter(result.targets, result.predictions, s=4, alpha=0.6, label="predicted")
     ax.set_xlabel("expected ($100k)")
     ax.set_ylabel("predicted ($100k)")
-    ax.set_title(f"norm={result.norm}: MSE {result.mse:.3f}, R^2 {result.r2:.3f}")
+    target = f", target-norm={result.target_norm}" if result.target_norm != "none" else ""
+    ax.set_title(f"norm={result.norm}{target}: MSE {result.mse:.3f}, R^2 {result.r2:.3f}")
     ax.legend()
     tn.serialization.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
     plt.close(fig)
@@ -167,7 +178,7 @@ def infer(artifact_dir: str | Path = "artifacts/simple-regression", data: str | 
     if plot:
         tn.plotting.pyplot()  # without matplotlib: say so now, not after the work
     model, info = load_checkpoint(artifact_dir, checkpoint, device)
-    norm = info["config"]["norm"]
+    norm, target_norm = info["config"]["norm"], info["config"]["target_norm"]
     full = HousingDataset.load(data)
     trained_on = info["data"].get("fingerprint")
     trained_on = trained_on if isinstance(trained_on, str) else None
@@ -180,13 +191,14 @@ def infer(artifact_dir: str | Path = "artifacts/simple-regression", data: str | 
         log(f"note: only {n} test rows exist (--samples {num_samples}); predicting all {n}")
     target_mean = info["target_mean"] if isinstance(info["target_mean"], float) else math.nan
     result = InferenceResult(predict(model, test.features[:n], norm, device), test.targets[:n].copy(), norm,
-                             target_mean, info["epoch"], checkpoint)
+                             target_mean, info["epoch"], checkpoint, target_norm)
     log(f"loaded the {checkpoint} checkpoint (epoch {info['epoch']}) from {Path(artifact_dir) / MODEL_FILE}")
     log(f"Predicted {result.predictions[0]:.4f} Expected {result.targets[0]:.4f}")
     if show_chart:
         log(chart(result))
-    log(f"test rows {n}: MSE {result.mse:.4f}  MAE {result.mae:.4f}  R^2 {result.r2:.4f}  (normalization: {norm}); "
-        f"baseline (predict the training mean) MSE {result.baseline_mse:.4f}")
+    target = f", target normalization: {target_norm}" if target_norm != "none" else ""
+    log(f"test rows {n}: MSE {result.mse:.4f}  MAE {result.mae:.4f}  R^2 {result.r2:.4f}  (normalization: {norm}"
+        f"{target}); baseline (predict the training mean) MSE {result.baseline_mse:.4f}")
     if result.mse >= result.baseline_mse:
         log("WARNING: the model is no better than predicting the training mean for every house.")
     if result.collapsed:

@@ -7,7 +7,8 @@ previous ones untouched):
 - ``model.npz``: the config, which data it was trained on (source, sha256 fingerprint, rows), the
   training targets' mean (the baseline), and two checkpoints of the model (normalizer statistics
   included): ``best`` (lowest validation loss) and ``last``;
-- ``metrics.csv``: epoch, train loss, valid loss.
+- ``metrics.csv``: epoch, train loss, valid loss (MSE in the target's units, with or without
+  ``--target-norm``).
 
 Both are written into a new folder ``runs/<run id>/``; then one atomic rename points the symlink
 ``current`` at it. ``model.npz`` and ``metrics.csv`` in the artifact folder are symlinks to
@@ -41,21 +42,25 @@ from typing import Any
 import numpy as np
 
 import tinygrad_norm as tn
+from tinygrad_norm import nn
 from tinygrad_norm.errors import ArgumentError, ArtifactError
 
-from .dataset import FEATURES, DataError, DataLoader, HousingDataset, make_batcher
+from .dataset import FEATURES, TARGET, DataError, DataLoader, HousingDataset, make_batcher
 from .model import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
+    DENORMALIZE_STATE,
     FITTED_NORMS,
     METRICS_FILE,
     MODEL_FILE,
     NORMALIZE_STATE,
     NORMS,
+    READABLE_VERSIONS,
+    TARGET_NORMS,
     RegressionModel,
-    RegressionModelConfig,
     check_model,
     dead_units,
+    model_config,
     upgrade_state,
 )
 
@@ -75,6 +80,7 @@ class TrainingConfig:
     seed: int = 1337
     hidden_size: int = 64
     norm: str = "minmax"
+    target_norm: str = "none"  # "standard"/"minmax": the loss is in normalized target units (reports are not)
     device: str = "cpu"
     artifact_dir: str = "artifacts/simple-regression"
     data: str | None = None
@@ -88,6 +94,8 @@ class TrainingConfig:
     def validate(self) -> None:
         if self.norm not in NORMS:
             raise ArgumentError(f"unknown --norm {self.norm!r}; choose one of {', '.join(NORMS)}")
+        if self.target_norm not in TARGET_NORMS:
+            raise ArgumentError(f"unknown --target-norm {self.target_norm!r}; choose one of {', '.join(TARGET_NORMS)}")
         if self.optimizer not in OPTIMIZERS:
             raise ArgumentError(f"unknown --optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         flags = (("num_epochs", "--epochs"), ("batch_size", "--batch-size"), ("hidden_size", "--hidden-size"))
@@ -106,6 +114,7 @@ class TrainingConfig:
 @dataclass
 class TrainingResult:
     config: TrainingConfig
+    # per-epoch MSEs in the target's units ($100,000 squared), also under --target-norm
     train_losses: list[float] = field(default_factory=list)
     valid_losses: list[float] = field(default_factory=list)
     diverged_epoch: int | None = None  # the epoch whose loss became inf/NaN (training stopped there)
@@ -142,11 +151,12 @@ class TrainingResult:
 
 
 def evaluate(model: RegressionModel, loader: DataLoader) -> float:
-    """Mean squared error over every row the loader gives."""
+    """Mean squared error of the model's predictions over every row the loader gives, in the target's units
+    (what ``model(x)`` returns, whatever units training's loss is in)."""
     total, count = 0.0, 0
     with tn.no_grad():
         for inputs, targets in loader:
-            loss = model.forward_step(inputs, targets).loss
+            loss = nn.functional.mse_loss(model(inputs), targets)
             total += loss.item() * len(targets)
             count += len(targets)
     return total / count
@@ -178,11 +188,25 @@ class _Run:
 
 
 def _build(config: TrainingConfig, train_set: HousingDataset, valid_set: HousingDataset) -> _Run:
-    normalizer = None
+    normalizer = target_normalizer = None
     if config.norm in ("minmax", "standard"):  # fitted ONCE, on the training split only
         normalizer = tn.Normalizer(config.norm, feature_names=FEATURES).fit(train_set.features)
+    if config.norm == "batchnorm":  # train mode normalizes each batch by its own statistics: a row alone has none
+        rows, size = len(train_set), config.batch_size
+        if size == 1 or rows % size == 1:
+            left = "every batch is one row" if size == 1 else f"the last batch of {rows} rows in batches of {size} " \
+                                                              "is one row"
+            raise ArgumentError(f"--norm batchnorm normalizes each training batch by the batch's mean and variance, "
+                                f"which one row does not have: {left}; choose another --batch-size")
+    if config.target_norm != "none":  # fitted ONCE, on the training targets only
+        if not np.ptp(train_set.targets):
+            raise DataError(f"{train_set.source}: the target is constant in the training split ({len(train_set)} "
+                            f"rows): --target-norm {config.target_norm} has no spread to scale by")
+        target_normalizer = tn.Normalizer(config.target_norm, feature_names=[TARGET]).fit(
+            train_set.targets.reshape(-1, 1))
     tn.manual_seed(config.seed)
-    model = RegressionModelConfig(hidden_size=config.hidden_size).init(normalizer, device=config.device)
+    model = model_config(config.norm, config.hidden_size, config.target_norm).init(
+        normalizer, device=config.device, target_normalizer=target_normalizer)
     batcher = make_batcher(config.norm, config.device)
     params = model.parameters()
     optimizer = (tn.optim.Adam(params, lr=config.lr) if config.optimizer == "adam"
@@ -209,6 +233,7 @@ def fit(config: TrainingConfig, train_set: HousingDataset, valid_set: HousingDat
                                   "rows": len(train_set) + len(valid_set)})
     if resume_from is not None:
         _restore(resume_from, result, run)
+    to_target_units = model.target_mse_factor  # a training loss in normalized units -> the target's (1.0 without)
     best = min(result.valid_losses, default=math.inf)
     first = len(result.valid_losses) + 1
     bar = _progress(config)
@@ -237,17 +262,18 @@ def fit(config: TrainingConfig, train_set: HousingDataset, valid_set: HousingDat
                 if not math.isfinite(valid):
                     result.diverged_epoch = epoch
                     break
-                result.train_losses.append(total / count)
+                train_loss = total / count * to_target_units
+                result.train_losses.append(train_loss)
                 result.valid_losses.append(valid)
                 if valid < best:
                     best, result.best_state = valid, _copy_state(model)
                 if on_epoch is not None:
                     on_epoch(result, run)
                 if bar is not None:
-                    bar.set_postfix_str(f"train {total / count:.4f}  valid {valid:.4f}  best {best:.4f}", refresh=False)
+                    bar.set_postfix_str(f"train {train_loss:.4f}  valid {valid:.4f}  best {best:.4f}", refresh=False)
                     bar.update()
                 if config.verbose:
-                    log(f"Epoch {epoch:>3}/{config.num_epochs}  train loss {total / count:.4f}  valid loss {valid:.4f}")
+                    log(f"Epoch {epoch:>3}/{config.num_epochs}  train loss {train_loss:.4f}  valid loss {valid:.4f}")
     finally:
         if bar is not None:
             bar.close()
@@ -258,7 +284,7 @@ def fit(config: TrainingConfig, train_set: HousingDataset, valid_set: HousingDat
 # ---- epoch checkpoints (for --resume) and the published artifacts -------------------------------------------
 CHECKPOINT_DIR = "checkpoints"
 # settings a resumed run must share with the run it continues (the number of epochs may grow)
-_RESUME_KEYS = ("batch_size", "learning_rate", "optimizer", "seed", "hidden_size", "norm")
+_RESUME_KEYS = ("batch_size", "learning_rate", "optimizer", "seed", "hidden_size", "norm", "target_norm")
 
 
 def _epoch_path(out_dir: Path, epoch: int) -> Path:
@@ -364,9 +390,11 @@ def _load_resume(out_dir: Path, config: TrainingConfig, fingerprint: str | None)
                                 "--resume to start a run")
     state = tn.load(path)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT + "/epoch" \
-            or state.get("version") != CHECKPOINT_VERSION or not isinstance(state.get("config"), dict):
+            or state.get("version") not in READABLE_VERSIONS or not isinstance(state.get("config"), dict):
         raise tn.CheckpointError(f"{path} is not an epoch checkpoint of this version; train without --resume")
     saved = state["config"]
+    if state["version"] == 2 and "target_norm" not in saved:  # version 2 had no target normalization
+        saved = {**saved, "target_norm": "none"}
     differ = [f"{k} {saved.get(k)!r} (checkpoint) vs {getattr(config, k)!r}" for k in _RESUME_KEYS
               if saved.get(k) != getattr(config, k)]
     if differ:
@@ -385,14 +413,20 @@ def _load_resume(out_dir: Path, config: TrainingConfig, fingerprint: str | None)
             if config.norm in FITTED_NORMS and not (isinstance(extra, dict) and extra.get("normalizer") is not None):
                 raise tn.CheckpointError(f"{path}: its config says --norm {config.norm}, but its {key!r} holds no "
                                          "normalizer statistics; train without --resume")
+            target = state[key].get(DENORMALIZE_STATE)
+            if config.target_norm != "none" and not (isinstance(target, dict) and target.get("normalizer") is not None):
+                raise tn.CheckpointError(f"{path}: its config says --target-norm {config.target_norm}, but its {key!r} "
+                                         "holds no target statistics; train without --resume")
             # the checks infer makes of model.npz, before an epoch of training builds on these weights
-            model = RegressionModel(RegressionModelConfig(hidden_size=config.hidden_size), device=config.device)
+            model = RegressionModel(model_config(config.norm, config.hidden_size, config.target_norm),
+                                    device=config.device)
             try:
                 model.load_state_dict(state[key])
             except (ValueError, TypeError) as e:
                 raise tn.CheckpointError(f"{path}: its {key!r} does not match the model ({e}); train without "
                                          "--resume") from None
-            check_model(path, model, config.norm, f"its {key!r}", config.device, todo="train without --resume")
+            check_model(path, model, config.norm, f"its {key!r}", config.device, todo="train without --resume",
+                        target_norm=config.target_norm)
     return state
 
 
@@ -580,7 +614,10 @@ def train(config: TrainingConfig | None = None, log=print, resume: bool = False)
                 for warning in tn.diagnose(train_set.features, feature_names=FEATURES).warnings:
                     log(f"WARNING: {warning}")
             log(f"data: {train_set.source}; train {len(train_set)} rows, valid {len(valid_set)} rows; normalization: "
-                f"{config.norm}; optimizer: {config.optimizer} (lr {config.lr:g})"
+                f"{config.norm}"
+                + (f"; target normalization: {config.target_norm} (losses reported in the target's units)"
+                   if config.target_norm != "none" else "")
+                + f"; optimizer: {config.optimizer} (lr {config.lr:g})"
                 + (f"; resuming after epoch {start_state['epoch']}" if start_state else ""))
             result = fit(config, train_set, valid_set, log=log, show_model=True, resume_from=start_state,
                          on_epoch=saver)
@@ -603,7 +640,8 @@ def train(config: TrainingConfig | None = None, log=print, resume: bool = False)
         f"artifacts in {out_dir} (infer uses the best epoch)")
     if best >= baseline:
         log("WARNING: the model is no better than predicting the training mean for every house. "
-            + ("Normalize the features (--norm minmax or --norm standard)." if config.norm in ("none", "batch-minmax")
+            + ("Normalize the features (--norm minmax or --norm standard)."
+               if config.norm in ("none", "batch-minmax", "layernorm")
                else "Train longer or change the learning rate."))
     if dead:
         level = "WARNING" if 2 * dead > config.hidden_size else "note"
