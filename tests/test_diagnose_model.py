@@ -45,6 +45,11 @@ def test_a_model_without_statistics_and_data_without_its_features_are_clear_erro
     train(fast_config(csv, tmp_path, num_epochs=1, norm="none"), log=lambda *_: None)
     assert cli.main(["diagnose", "--model", str(tmp_path / "artifacts"), "--data", str(csv)]) == 2
     assert "holds no training statistics" in capsys.readouterr().err
+    for layer in ("batchnorm", "layernorm"):  # first layers that keep no training statistics either
+        art = tmp_path / layer
+        train(fast_config(csv, tmp_path, num_epochs=1, norm=layer, artifact_dir=str(art)), log=lambda *_: None)
+        assert cli.main(["diagnose", "--model", str(art), "--data", str(csv)]) == 2
+        assert f"--norm {layer}, so it holds no training statistics" in capsys.readouterr().err
     train(fast_config(csv, tmp_path, num_epochs=1, norm="standard", artifact_dir=str(tmp_path / "std")),
           log=lambda *_: None)
     other = tmp_path / "other.csv"

@@ -75,7 +75,7 @@ def _drift(args: argparse.Namespace, table, origin: str) -> int:
     else:
         raise ArgumentError(f"--model {args.model}: pass a trained model's artifact folder or its model.npz")
     model, info = load_checkpoint(folder)
-    norm = model.normalize.normalizer
+    norm = getattr(model.normalize, "normalizer", None)  # (a BatchNorm1d or LayerNorm first layer has none)
     if norm is None:
         raise ArgumentError(f"--model {folder / 'model.npz'}: it was trained with --norm {info['config']['norm']}, "
                             "so it holds no training statistics to compare the data with")
