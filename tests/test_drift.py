@@ -286,3 +286,20 @@ def assert_same_report(a: tn.DriftReport, b: tn.DriftReport, norm: Normalizer) -
     bound = 1e-13 * (np.abs(norm.mean) + norm.std) / norm.std
     assert np.all(np.abs(a.mean_shift - b.mean_shift) <= bound), (a.mean_shift - b.mean_shift, bound)
     np.testing.assert_allclose(a.std_ratio, b.std_ratio, rtol=1e-12)
+
+
+def test_a_heavy_tailed_feature_is_not_judged_by_its_std_ratio():
+    """One extreme training value holds most of a feature's variance: any sample without it has a far smaller
+    std (California housing's AveOccup), so its std ratio is reported but flags nothing; a light-tailed feature
+    whose spread halves is still flagged."""
+    rng = np.random.default_rng(0)
+    train = rng.standard_normal((5000, 2))
+    train[0, 0] = 400.0  # holds 400^2 / (400^2 + 5000) = 97% of feature 0's M2
+    norm = tn.Normalizer("standard", feature_names=["tail", "normal"]).fit(train)
+    new = rng.standard_normal((1000, 2)) * [1.0, 0.3]
+    report = norm.drift(new)
+    assert report.std_ratio[0] < 0.5 and report.std_ratio[1] < 0.5  # both ratios are small
+    assert report.heavy_tailed == ["tail"] and report.flagged == ["normal"] and report.reasons["normal"] == ["std"]
+    assert "std ratio not judged for 1 heavy-tailed feature(s) tail" in str(report)
+    assert report.to_dict()["heavy_tailed"] == ["tail"]
+    assert tn.Normalizer("standard").fit(rng.standard_normal((5000, 2))).drift(new).heavy_tailed == []

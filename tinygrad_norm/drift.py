@@ -54,7 +54,12 @@ class DriftReport:
       effect (Cohen's d = 0.5), a shift a model's inputs should not undergo unnoticed, and far beyond the
       sampling noise of a mean (std / sqrt(m): 0.5 std is 5 standard errors at m = 100 rows).
     - ``std_ratio`` outside ``std_ratio`` (default (0.5, 2.0)): the spread halved or doubled (variance / 4 or
-      x 4); a std estimated from m rows varies by about 1 / sqrt(2 m) (7% at m = 100), far less.
+      x 4); a std estimated from m rows of a light-tailed feature varies by about 1 / sqrt(2 m) (7% at
+      m = 100), far less. Not judged for a **heavy-tailed** feature, one whose most extreme training value
+      alone holds more than ``HEAVY_TAIL_SHARE`` (10%) of the training variance (``(x - mean)^2 / M2``;
+      about 0.1% for 16,640 normal values): its std is set by a few rows, so any sample without them has a
+      far smaller one (California housing's AveOccup: one district holds 53%, and 1000 test rows give a
+      ratio of 0.16). ``heavy_tailed`` lists them; their ratio is still reported.
     - ``nonfinite_fraction > max_nonfinite`` (default 0): the training data had no NaN or inf, so any means
       the pipeline changed (a missing imputer, a parse failure) and the model would see NaN.
 
@@ -81,6 +86,7 @@ class DriftReport:
     reasons: dict[str, list[str]]
     thresholds: dict[str, Any]
     unavailable: dict[str, str] = field(default_factory=dict)
+    heavy_tailed: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -101,7 +107,7 @@ class DriftReport:
                 "mean": plain(self.mean), "std": plain(self.std), "flagged": list(self.flagged),
                 "reasons": {k: list(v) for k, v in self.reasons.items()},
                 "thresholds": {k: list(v) if isinstance(v, tuple) else v for k, v in self.thresholds.items()},
-                "unavailable": dict(self.unavailable), "ok": self.ok}
+                "unavailable": dict(self.unavailable), "heavy_tailed": list(self.heavy_tailed), "ok": self.ok}
 
     def __repr__(self) -> str:
         return (f"DriftReport({self.rows:,} rows x {len(self.features)} features, "
@@ -136,6 +142,10 @@ class DriftReport:
         low, high = t["std_ratio"]
         notes = [f"flagged when: outside > {100 * t['max_outside']:g}%, |mean shift| > {t['max_mean_shift']:g} "
                  f"training std, std ratio outside [{low:g}, {high:g}], non-finite > {100 * t['max_nonfinite']:g}%"]
+        if self.heavy_tailed:
+            notes.append(f"std ratio not judged for {len(self.heavy_tailed)} heavy-tailed feature(s) "
+                         f"{name_few(self.heavy_tailed, str)} (one training value holds over "
+                         f"{100 * HEAVY_TAIL_SHARE:g}% of the variance)")
         notes += [f"not computed: {what}: {why}" for what, why in self.unavailable.items()]
         lines += [textwrap.fill(note, width=_WIDTH, subsequent_indent="  ") for note in notes]
         return "\n".join(lines)
@@ -252,9 +262,10 @@ def report(summary: np.ndarray, features: list[str], training: dict[str, Any], d
         else:
             shift, ratio = nan.copy(), nan.copy()
     low, high = thresholds["std_ratio"]
+    heavy = _heavy_tailed(training, ddof, d)
     checks = [("outside", outside > thresholds["max_outside"]),
               ("mean", np.abs(shift) > thresholds["max_mean_shift"]),
-              ("std", (ratio < low) | (ratio > high)),
+              ("std", ((ratio < low) | (ratio > high)) & ~heavy),
               ("non-finite", nonfinite > thresholds["max_nonfinite"])]
     reasons: dict[str, list[str]] = {}
     for j, name in enumerate(features):
@@ -265,7 +276,22 @@ def report(summary: np.ndarray, features: list[str], training: dict[str, Any], d
     return DriftReport(features=list(features), rows=rows, training_rows=training["count"],
                        fraction_outside=outside, mean_shift=shift, std_ratio=ratio, nonfinite_fraction=nonfinite,
                        mean=mean, std=std, flagged=flagged, reasons=reasons, thresholds=dict(thresholds),
-                       unavailable=dict(unavailable))
+                       unavailable=dict(unavailable), heavy_tailed=[f for f, h in zip(features, heavy) if h])
+
+
+HEAVY_TAIL_SHARE = 0.1  # a feature whose most extreme training value holds more of its variance is heavy-tailed
+
+
+def _heavy_tailed(training: dict[str, Any], ddof: int, d: int) -> np.ndarray:
+    """Per feature: its most extreme training value alone holds over HEAVY_TAIL_SHARE of the training M2 (all
+    False when the count, mean, std, min or max is unknown)."""
+    if any(training.get(k) is None for k in ("count", "mean", "std", "min", "max")):
+        return np.zeros(d, bool)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        m2 = np.asarray(training["std"], np.float64) ** 2 * (training["count"] - ddof)
+        mean = np.asarray(training["mean"], np.float64)
+        extreme = np.maximum((np.asarray(training["max"]) - mean) ** 2, (np.asarray(training["min"]) - mean) ** 2)
+        return np.asarray((m2 > 0) & (extreme > HEAVY_TAIL_SHARE * m2))
 
 
 __all__ = ["DriftReport"]

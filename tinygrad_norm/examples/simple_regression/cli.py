@@ -80,7 +80,7 @@ def _infer(args: argparse.Namespace) -> int:
     from .inference import infer
 
     infer(args.artifact_dir, data=args.data, device=args.device, num_samples=args.samples,
-          show_chart=not args.no_chart, plot=args.plot, checkpoint=args.checkpoint, log=log)
+          show_chart=not args.no_chart, plot=args.plot, checkpoint=args.checkpoint, strict=args.strict, log=log)
     return 0
 
 
@@ -150,6 +150,8 @@ def add_commands(sub) -> None:
                    help="the epoch with the lowest validation loss, or the last one (default: %(default)s)")
     p.add_argument("--plot", metavar="FILE.png", help="also write the chart as a PNG (needs the 'plot' extra)")
     p.add_argument("--no-chart", action="store_true", help="skip the terminal chart")
+    p.add_argument("--strict", action="store_true", help="exit 2 when a feature of the rows differs from the "
+                   "training statistics (outside the training range, mean shifted, spread changed)")
     p.add_argument("--artifact-dir", default=DEFAULTS.artifact_dir, help="where train wrote (default: %(default)s)")
     _data_arg(p)
     p.set_defaults(run=_infer)

@@ -45,6 +45,7 @@ class InferenceResult:
     epoch: int = 0  # the checkpoint's epoch
     checkpoint: str = "best"
     target_norm: str = "none"  # predictions and every figure below are in the target's units either way
+    drift: tn.DriftReport | None = None  # the predicted rows against the training statistics (None: the model has none)
 
     @property
     def mse(self) -> float:
@@ -169,10 +170,37 @@ def save_plot(result: InferenceResult, path: str | Path) -> None:
     plt.close(fig)
 
 
+def check_drift(model: RegressionModel, features: np.ndarray, norm: str, strict: bool = False,
+                log=print) -> tn.DriftReport | None:
+    """The rows against the input statistics the model was trained with; one line (or a few) of what differs."""
+    normalizer = getattr(model.normalize, "normalizer", None)
+    if normalizer is None:
+        log(f"drift: not checked (--norm {norm} keeps no training statistics in the model)")
+        if strict:
+            raise tn.DataError(f"--strict: the model was trained with --norm {norm}, which keeps no training "
+                               "statistics to check the data against; train with --norm standard or minmax")
+        return None
+    report = normalizer.drift(features)
+    if report.ok:
+        log(f"drift: no feature of the {report.rows} rows differs from the training statistics")
+        return report
+    shown = tn.errors.name_few(report.flagged, lambda name: f"{name} ({', '.join(report.reasons[name])})")
+    log(f"WARNING: {len(report.flagged)} feature(s) of the {report.rows} rows differ from the training statistics: "
+        f"{shown}; `tinygrad-norm diagnose --model ... --data ...` shows the whole report")
+    if strict:
+        raise tn.DataError(f"--strict: {len(report.flagged)} feature(s) differ from the training statistics: "
+                           f"{shown}")
+    return report
+
+
 def infer(artifact_dir: str | Path = "artifacts/simple-regression", data: str | None = None, device: str = "cpu",
           num_samples: int = 1000, show_chart: bool = True, plot: str | None = None, checkpoint: str = "best",
-          log=print) -> InferenceResult:
-    """Predict the first ``num_samples`` test rows with the trained model and report how well it does."""
+          strict: bool = False, log=print) -> InferenceResult:
+    """Predict the first ``num_samples`` test rows with the trained model and report how well it does.
+
+    Before the metrics, the rows are checked against the training statistics the model carries
+    (:meth:`tn.Normalizer.drift`): the flagged features are printed, or one line saying none is; with
+    ``strict`` a flagged feature is a DataError (the command exits 2) before anything is predicted."""
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ArgumentError(f"--samples must be an integer >= 1, got {num_samples!r}")
     if plot:
@@ -190,9 +218,10 @@ def infer(artifact_dir: str | Path = "artifacts/simple-regression", data: str | 
     if num_samples > n:
         log(f"note: only {n} test rows exist (--samples {num_samples}); predicting all {n}")
     target_mean = info["target_mean"] if isinstance(info["target_mean"], float) else math.nan
-    result = InferenceResult(predict(model, test.features[:n], norm, device), test.targets[:n].copy(), norm,
-                             target_mean, info["epoch"], checkpoint, target_norm)
     log(f"loaded the {checkpoint} checkpoint (epoch {info['epoch']}) from {Path(artifact_dir) / MODEL_FILE}")
+    drift = check_drift(model, test.features[:n], norm, strict, log)
+    result = InferenceResult(predict(model, test.features[:n], norm, device), test.targets[:n].copy(), norm,
+                             target_mean, info["epoch"], checkpoint, target_norm, drift)
     log(f"Predicted {result.predictions[0]:.4f} Expected {result.targets[0]:.4f}")
     if show_chart:
         log(chart(result))
