@@ -226,3 +226,19 @@ def test_statistics_given_and_drift_example_runs(capsys):
     assert scope["report"].flagged == ["distance"] and not scope["report"].ok
     assert scope["given"].count is None and scope["norm"].count == 1000
     assert "distance" in capsys.readouterr().out
+
+
+def test_the_strict_inference_command_in_the_readme_runs(tmp_path, monkeypatch, capsys):
+    """The README's train + `infer --strict` line, on the shipped data (fewer epochs): the test split passes."""
+    import shlex
+
+    from tinygrad_norm import cli
+
+    line = re.search(r"```bash\n(tinygrad-norm train --norm standard[^\n]*)\n```", README).group(1)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TINYGRAD_NORM_DATA", raising=False)
+    for command in line.split(" && "):
+        argv = shlex.split(command)[1:] + (["--epochs", "2", "--no-progress"] if "train" in command else [])
+        assert cli.main(argv) == 0, command
+    out = capsys.readouterr().out
+    assert "drift: no feature of the 1000 rows differs" in out and "target normalization: standard" in out
