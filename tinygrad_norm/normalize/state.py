@@ -23,17 +23,7 @@ def config(norm: Any) -> dict[str, Any]:
 
 
 def state_dict(norm: Any) -> dict[str, Any]:
-    """Everything the fitted transform depends on, and the drift baseline: the config, the row count and the
-    float64 statistics. A fit saves all of ``mean``, ``m2``, ``min`` and ``max`` whatever the method (a
-    reader older than drift baselines reads its method's two and ignores the others, so it loads these
-    checkpoints unchanged); a normalizer loaded from such an older checkpoint saves what it has.
-
-    ``from_stats`` normalizers save what they were given: ``count`` is None when the row count is
-    unknown (JSON null; an older reader refuses it, "count must be a positive integer", rather than
-    guess one), with ``var`` in place of ``m2`` (M2 needs the count); a given ``max_abs`` is saved with
-    ``min = -max_abs`` and ``max = max_abs`` beside it, the statistics an older reader's maxabs transform
-    needs (this reader knows by ``max_abs`` that they are no training range). ``from_state_dict`` rebuilds
-    the normalizer exactly."""
+    """What ``Normalizer.state_dict`` returns (its docstring describes the layout)."""
     require_fitted(norm, "state_dict")
     check_config(norm, "state_dict")  # (a state from_state_dict would refuse is never written)
     state: dict[str, Any] = {"config": config(norm), "count": None if norm.count is None else int(norm.count),
@@ -139,23 +129,8 @@ def from_stats(cls: type, method: str, *, mean: ArrayLike | Tensor | None = None
                count: int | None = None, ddof: int | None = None,
                with_mean: bool = True, with_std: bool = True, feature_range: tuple[float, float] = (0.0, 1.0),
                clip: bool = False, feature_names: Sequence[str] | None = None) -> Any:
-    """A normalizer from statistics computed elsewhere, like Keras' ``Normalization(mean=, variance=)``:
-    the same transform, inverse, ``state_dict``/``from_state_dict`` and save/load as a fitted one.
-
-    - ``"standard"``: ``mean=`` and one of ``var=`` or ``std=`` (both is an error);
-    - ``"minmax"``: ``min=`` and ``max=`` (min <= max);
-    - ``"maxabs"``: ``max_abs=`` (>= 0).
-
-    Each is one finite number per feature (a 1-D array-like or Tensor); a statistic the method does not
-    take is an error, never ignored. The constructor's options (``ddof``, ``with_mean``, ``with_std``,
-    ``feature_range``, ``clip``, ``feature_names``) are validated as the constructor validates them.
-
-    ``count``: the number of rows the statistics describe. With it, the normalizer is what ``fit`` on such
-    rows gives (M2 = var * (count - ddof): ``ddof``, default 1, says which variance ``var``/``std`` is) and
-    ``partial_fit`` can add rows. ``count=None`` (default): unknown; the normalizer transforms, saves and
-    loads, but ``partial_fit`` is an error (no weight for its statistics), ``count`` is None and ``ddof``
-    cannot be given (it relates var to M2 through the count). Only the given statistics exist: a drift
-    report says it has no training min/max for a standard one, no mean/std for minmax or maxabs."""
+    """What ``Normalizer.from_stats`` does (its docstring says what each argument means): the given
+    statistics validated and set, as a fitted normalizer would hold them."""
     given = {"mean": mean, "var": var, "std": std, "min": min, "max": max, "max_abs": max_abs}
     given = {k: v for k, v in given.items() if v is not None}
     if method in _GIVEN:
