@@ -5,7 +5,7 @@ whether gradient descent works.
     x = tn.Tensor([[1.0, 2.0]], requires_grad=True)
 """
 
-from . import datasets, errors, experiments, nn, optim, plotting, serialization
+from . import data, datasets, errors, experiments, export, nn, optim, plotting, serialization
 from ._backend import DEVICES, cuda_available, get_backend
 from .diagnose import diagnose
 from .drift import DriftReport
@@ -58,7 +58,7 @@ __all__ = [
     "GraphError", "MissingDependencyError", "NotFittedError", "ShapeError", "TinygradNormError", "errors", "plotting",
     "DEVICES", "CheckpointError", "datasets", "get_backend", "serialization",
     "DivergenceError", "Normalizer", "NormalizerWarning", "Tensor", "diagnose",
-    "experiments", "standardize", "arange", "bool_", "cat", "concatenate", "cuda_available",
+    "data", "export", "experiments", "standardize", "arange", "bool_", "cat", "concatenate", "cuda_available",
     "default_generator", "float32", "float64", "full", "int64", "is_grad_enabled", "load", "manual_seed",
     "nn", "no_grad", "ones", "ones_like", "optim", "rand", "randn", "save", "stack", "tensor", "zeros",
     "zeros_like", "DriftReport",

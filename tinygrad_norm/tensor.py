@@ -168,9 +168,24 @@ class Tensor:
     def ndim(self) -> int:
         return self.data.ndim
 
-    @property
-    def size(self) -> int:
+    def size(self, dim: int | None = None) -> Shape | int:
+        """The shape, like torch's ``x.size()``; ``x.size(d)`` is the length of dimension ``d``.
+        (The number of elements, NumPy's ``.size``, is :meth:`numel`.)"""
+        if dim is None:
+            return self.data.shape
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+            raise ArgumentTypeError(f"size() takes a dimension index, got {dim!r}")
+        if not -self.data.ndim <= dim < self.data.ndim:
+            raise AxisError(f"size({dim}): dimension out of range for a tensor of shape {self.shape}")
+        return self.data.shape[dim]
+
+    def numel(self) -> int:
+        """The number of elements (torch's ``numel``, NumPy's ``size``)."""
         return self.data.size
+
+    def dim(self) -> int:
+        """The number of dimensions (torch's ``dim()``; also the ``ndim`` property)."""
+        return self.data.ndim
 
     @property
     def is_leaf(self) -> bool:

@@ -86,7 +86,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
 
 def _verify_batch_size(input: Tensor) -> None:
     """Batch statistics of one value per channel are meaningless (a zero variance): torch's ValueError."""
-    values = input.size // input.shape[1] if input.shape[1] else 0
+    values = input.numel() // input.shape[1] if input.shape[1] else 0
     if values == 1:
         raise ShapeError("Expected more than 1 value per channel when training, got input of shape "
                          f"{input.shape}; use a batch of at least 2 samples or call .eval()")

@@ -116,7 +116,7 @@ class Module:
         return self._named_tensors(Buffer)
 
     def num_params(self) -> int:
-        return sum(p.size for p in self.parameters())
+        return sum(p.numel() for p in self.parameters())
 
     # ---- state ------------------------------------------------------------------
     def get_extra_state(self) -> Any:
@@ -264,7 +264,7 @@ class Module:
 
     def __repr__(self) -> str:
         children = list(self.named_children())
-        own = sum(p.size for name, p in vars(self).items() if isinstance(p, Parameter))
+        own = sum(p.numel() for name, p in vars(self).items() if isinstance(p, Parameter))
         if not children:
             fields = [f for f in (self.extra_repr(),) if f]
             if own:

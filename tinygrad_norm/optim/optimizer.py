@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ArgumentError, ArgumentTypeError, CheckpointError
-from .tensor import Tensor
+from ..errors import ArgumentError, ArgumentTypeError, CheckpointError
+from ..tensor import Tensor
 
 
 class _Group:
@@ -25,7 +25,7 @@ class _Group:
         self.params = params
         self.backend = params[0]._backend
         xp = self.backend.xp
-        sizes = [p.size for p in params]
+        sizes = [p.numel() for p in params]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int).tolist()
         dtype = params[0].dtype
         self.flat = xp.empty(self.offsets[-1], dtype=dtype)
@@ -175,14 +175,14 @@ class Optimizer:
             for k in self._state_names:
                 state[k].append(np.array(g.backend.to_numpy(g.state[k][g.slice(j)])).reshape(p.shape))
         return {"type": type(self).__name__, "hyperparameters": self.hyperparameters(),
-                "steps": list(self._steps), "sizes": [p.size for p in self.params], "state": state}
+                "steps": list(self._steps), "sizes": [p.numel() for p in self.params], "state": state}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned (checked first: on an error nothing changes)."""
         kind = state.get("type") if isinstance(state, dict) else type(state).__name__
         if kind != type(self).__name__:
             raise CheckpointError(f"optimizer state is for {kind!r}, not {type(self).__name__}")
-        sizes = [p.size for p in self.params]
+        sizes = [p.numel() for p in self.params]
         if list(state.get("sizes", [])) != sizes:
             raise CheckpointError(f"optimizer state is for parameters of sizes {state.get('sizes')}, these have "
                                   f"sizes {sizes}")

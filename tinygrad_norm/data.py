@@ -1,0 +1,1 @@
+"""Datasets and loaders in the shape of torch.utils.data."""

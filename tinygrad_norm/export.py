@@ -1,0 +1,1 @@
+"""Models leave the library: to torch, ONNX and scikit-learn."""

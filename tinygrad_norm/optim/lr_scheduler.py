@@ -1,0 +1,1 @@
+"""Learning-rate schedulers with torch.optim.lr_scheduler's rules."""
