@@ -22,7 +22,8 @@ def test_dtypes_default_to_float32_and_keep_float64_when_asked():
 
 def test_basic_attributes_and_conversion():
     t = tn.Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    assert t.shape == (2, 3) and t.ndim == 2 and t.numel() == 6 and t.size() == (2, 3) and t.size(-1) == 3 and len(t) == 2
+    assert t.shape == (2, 3) and t.ndim == 2 and t.numel() == 6 and len(t) == 2
+    assert t.size() == (2, 3) and t.size(-1) == 3 and t.dim() == 2
     assert t.device == "cpu"
     assert t[1, 2].item() == 6.0
     np.testing.assert_array_equal(t[:, 1:].numpy(), [[2, 3], [5, 6]])
