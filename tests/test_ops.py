@@ -73,7 +73,7 @@ CASES = [
     ("reshape", lambda a: a.reshape(4, 3), lambda a: a.reshape(4, 3), [(3, 4)], {}),
     ("reshape_infer", lambda a: a.reshape(-1), lambda a: a.reshape(-1), [(3, 4)], {}),
     ("transpose", lambda a: a.T, lambda a: a.T, [(3, 4)], {}),
-    ("permute", lambda a: a.transpose(2, 0, 1), lambda a: a.permute(2, 0, 1), [(2, 3, 4)], {}),
+    ("permute", lambda a: a.permute(2, 0, 1), lambda a: a.permute(2, 0, 1), [(2, 3, 4)], {}),
     ("unsqueeze", lambda a: a.unsqueeze(1), lambda a: a.unsqueeze(1), [(3, 4)], {}),
     ("unsqueeze_neg", lambda a: a.unsqueeze(-1), lambda a: a.unsqueeze(-1), [(3, 4)], {}),
     ("squeeze", lambda a: a.squeeze(1), lambda a: a.squeeze(1), [(3, 1, 4)], {}),

@@ -182,6 +182,98 @@ class Pow(Function):
         return (g * e * x ** (e - 1),)
 
 
+class PowTensor(Function):
+    """x ** y for two tensors, broadcast. The gradients are torch's (pow_backward_self/_exponent): d/dx =
+    y * x ** (y - 1), taken as 0 where y == 0 (even at x == 0); d/dy = x ** y * log(x), taken as 0 where
+    x == 0 and y >= 0 (the limit from the right), so ``0 ** y`` has a finite gradient there."""
+
+    __slots__ = ()
+
+    def forward(self, x, y):
+        try:
+            with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 is inf, (-1) ** 0.5 NaN, as in torch
+                out = x ** y
+        except ValueError:
+            raise _broadcast_error("pow", x, y) from None
+        if self.needs_grad is not _NO_GRAD2:
+            self.saved = (x, y, out if self.needs_grad[1] else None)
+        return out
+
+    def backward(self, g):
+        x, y, out = self.saved
+        xp = self.xp
+        zero = xp.zeros((), dtype=g.dtype)
+        gx = gy = None
+        with np.errstate(divide="ignore", invalid="ignore"):  # inf/NaN where torch has them too (0 ** -2, log(-1))
+            if self.needs_grad[0]:
+                gx = unbroadcast(xp.where(y == 0, zero, g * y * x ** (y - 1)), x.shape)
+            if self.needs_grad[1]:
+                gy = unbroadcast(g * xp.where((x == 0) & (y >= 0), zero, out * xp.log(x)), y.shape)
+        return gx, gy
+
+
+class _Elementwise2(Function):
+    """maximum/minimum: where the two inputs are equal each gets half the gradient, else the one chosen
+    gets all of it, as torch's; a NaN (which wins either way) gives the whole gradient to both."""
+
+    __slots__ = ()
+    _pick = "maximum"
+
+    def forward(self, a, b):
+        try:
+            out = getattr(self.xp, self._pick)(a, b)
+        except ValueError:
+            raise _broadcast_error(self._pick, a, b) from None
+        if self.needs_grad is not _NO_GRAD2:
+            self.saved = (a, b)
+        return out
+
+    def backward(self, g):
+        a, b = self.saved
+        xp = self.xp
+        zero = xp.zeros((), dtype=g.dtype)
+        shared = xp.where(a == b, g / 2, g)
+        a_loses, b_loses = (a < b, a > b) if self._pick == "maximum" else (a > b, a < b)
+        na, nb = self.needs_grad
+        return (unbroadcast(xp.where(a_loses, zero, shared), a.shape) if na else None,
+                unbroadcast(xp.where(b_loses, zero, shared), b.shape) if nb else None)
+
+
+class Maximum(_Elementwise2):
+    __slots__ = ()
+    _pick = "maximum"
+
+
+class Minimum(_Elementwise2):
+    __slots__ = ()
+    _pick = "minimum"
+
+
+class Where(Function):
+    """``a`` where ``condition``, else ``b`` (the three broadcast); each input's gradient is the output's
+    gradient where it was chosen, summed back to its shape."""
+
+    __slots__ = ()
+
+    def forward(self, a, b, condition):
+        try:
+            out = self.xp.where(condition, a, b)
+        except ValueError:
+            raise ShapeError(f"where: the condition's shape {tuple(condition.shape)} and the values' {tuple(a.shape)} "
+                             f"and {tuple(b.shape)} cannot be broadcast together") from None
+        if self.needs_grad is not _NO_GRAD2:
+            self.saved = (condition, a.shape, b.shape)
+        return out
+
+    def backward(self, g):
+        cond, sa, sb = self.saved
+        xp = self.xp
+        zero = xp.zeros((), dtype=g.dtype)
+        na, nb = self.needs_grad
+        return (unbroadcast(xp.where(cond, g, zero), sa) if na else None,
+                unbroadcast(xp.where(cond, zero, g), sb) if nb else None)
+
+
 class MatMul(Function):
     """a @ b with NumPy's rules for 1-D operands and broadcast batch dimensions."""
 
@@ -226,6 +318,18 @@ class Neg(Function):
 
     def backward(self, g):
         return (-g,)
+
+
+class Clone(Function):
+    """A copy with its own memory, in the graph (torch's clone)."""
+
+    __slots__ = ()
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, g):
+        return (g,)
 
 
 class Exp(Function):
@@ -430,6 +534,62 @@ class Min(_Extremum):
     _reduce = "min"
 
 
+class Prod(Function):
+    """The product over ``axis``. Each element's gradient is the product of the others, from exclusive
+    cumulative products (left and right): exact where factors are 0, where ``out / x`` is not."""
+
+    __slots__ = ()
+
+    def forward(self, x, axis, keepdims):
+        axes = _axes(axis, x.ndim)
+        if True in self.needs_grad:
+            self.saved = (x, axes)
+        return x.prod(axis=axes, keepdims=keepdims)
+
+    def backward(self, g):
+        x, axes = self.saved
+        xp = self.xp
+        if x.size == 0:
+            return (xp.zeros_like(x),)
+        kept = [i for i in range(x.ndim) if i not in axes]
+        order = kept + list(axes)  # the reduced axes last, flattened into one
+        lead = tuple(x.shape[i] for i in kept)
+        flat = xp.transpose(x, order).reshape(lead + (-1,))
+        ones = xp.ones(lead + (1,), dtype=x.dtype)
+        left = xp.concatenate([ones, xp.cumprod(flat[..., :-1], axis=-1)], axis=-1)
+        right = xp.flip(xp.concatenate([ones, xp.cumprod(xp.flip(flat[..., 1:], axis=-1), axis=-1)], axis=-1), axis=-1)
+        grad = left * right * g.reshape(lead + (1,))
+        moved = tuple(x.shape[i] for i in order)
+        return (xp.transpose(grad.reshape(moved), np.argsort(order)),)
+
+
+class TakeAlongAxis(Function):
+    """x's elements at ``indices`` (one per position along ``axis``, kept-dims shape): the values of
+    torch.max(dim)/min(dim). The gradient goes to those elements only."""
+
+    __slots__ = ()
+
+    def forward(self, x, indices, axis, keepdim):
+        if True in self.needs_grad:
+            self.saved = (x.shape, x.dtype, indices, axis)
+        if x.ndim == 0:
+            return x.copy()
+        out = self.xp.take_along_axis(x, indices, axis=axis)
+        return out if keepdim else out.squeeze(axis)
+
+    def backward(self, g):
+        shape, dtype, indices, axis = self.saved
+        xp = self.xp
+        if not shape:
+            return (g,)
+        out = xp.zeros(shape, dtype=dtype)
+        nd = len(shape)
+        where = tuple(indices if d == axis else xp.arange(n).reshape((-1,) + (1,) * (nd - d - 1))
+                      for d, n in enumerate(indices.shape))
+        out[where] = g.reshape(indices.shape)  # (one index per position: no repeats to accumulate)
+        return (out,)
+
+
 class Var(Function):
     __slots__ = ()
 
@@ -472,8 +632,12 @@ class Transpose(Function):
     __slots__ = ()
 
     def forward(self, x, axes):
-        if axes is not None and sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
-            raise ArgumentError(f"transpose axes {axes} are not a permutation of a {x.ndim}-d tensor's axes")
+        if axes is not None:
+            nd = x.ndim
+            if not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) and -nd <= a < nd for a in axes) \
+                    or sorted(a % nd for a in axes) != list(range(nd)):
+                raise ArgumentError(f"permute{tuple(axes)} is not a permutation of a {nd}-d tensor's dimensions "
+                                    f"(shape {tuple(x.shape)}): give each of 0..{nd - 1} once")
         self.saved = axes
         return x.transpose(axes)
 
@@ -482,6 +646,19 @@ class Transpose(Function):
         if axes is None:
             return (g.transpose(),)
         return (g.transpose(np.argsort([a % g.ndim for a in axes])),)
+
+
+class Expand(Function):
+    """x broadcast to ``shape`` (a read-only view, as torch's expand is a view); the gradient sums over the repeats."""
+
+    __slots__ = ()
+
+    def forward(self, x, shape):
+        self.saved = x.shape
+        return self.xp.broadcast_to(x, shape)
+
+    def backward(self, g):
+        return (unbroadcast(g, self.saved),)
 
 
 class Index(Function):

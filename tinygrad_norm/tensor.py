@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._backend import DEFAULT_DTYPE, Backend, device_of, get_backend
+from ._backend import DEFAULT_DTYPE, DEVICES, Backend, device_of, get_backend
 from .errors import ArgumentError, ArgumentTypeError, AxisError, DeviceError, DTypeError, GraphError, ShapeError
 
 float32 = np.dtype(np.float32)
@@ -49,7 +49,77 @@ class no_grad:
 
 
 def is_grad_enabled() -> bool:
+    """Whether operations record a graph now (torch.is_grad_enabled)."""
     return _GradMode.enabled
+
+
+def _check_mode(what: str, mode: Any) -> bool:
+    if not isinstance(mode, (bool, np.bool_)):
+        raise ArgumentTypeError(f"{what} takes a bool, got {type(mode).__name__} {mode!r}")
+    return bool(mode)
+
+
+class _GradModeContext:
+    """Sets grad mode to ``self._enabled`` inside a ``with`` block (restoring the previous mode after it) or
+    around each call of a function it decorates."""
+
+    _enabled = False
+
+    def __enter__(self) -> None:
+        self._prev = _GradMode.enabled
+        _GradMode.enabled = self._enabled
+
+    def __exit__(self, *exc: object) -> None:
+        _GradMode.enabled = self._prev
+
+    def __call__(self, fn):
+        enabled = self._enabled
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            prev = _GradMode.enabled
+            _GradMode.enabled = enabled
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _GradMode.enabled = prev
+        return wrapper
+
+
+class set_grad_enabled(_GradModeContext):
+    """torch.set_grad_enabled: ``tn.set_grad_enabled(False)`` turns grad mode off at once (a plain call); as
+    ``with tn.set_grad_enabled(is_train):`` or a decorator it also restores the previous mode afterwards (as a
+    decorator, the mode applies during each call only)."""
+
+    def __init__(self, mode: bool) -> None:
+        self._enabled = _check_mode("set_grad_enabled()", mode)
+        self._prev = _GradMode.enabled
+        _GradMode.enabled = self._enabled
+
+    def __enter__(self) -> None:  # (the previous mode is the one before the call, already kept)
+        _GradMode.enabled = self._enabled
+
+    def __call__(self, fn):
+        _GradMode.enabled = self._prev  # (torch's rule: decorating undoes the call's immediate effect)
+        return super().__call__(fn)
+
+    def __repr__(self) -> str:
+        return f"set_grad_enabled(mode={self._enabled})"
+
+
+class inference_mode(_GradModeContext):
+    """torch.inference_mode, as a context manager or decorator (``@tn.inference_mode`` or
+    ``@tn.inference_mode()``). Here it is exactly :class:`no_grad`: this engine has no view tracking or
+    version counters for inference mode to skip. ``inference_mode(False)`` turns grad mode on inside,
+    as torch's does."""
+
+    def __new__(cls, mode: Any = True):
+        if callable(mode) and not isinstance(mode, (bool, np.bool_)):  # used bare: @tn.inference_mode
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True) -> None:
+        self._enabled = not _check_mode("inference_mode()", mode)
 
 
 def _as_dtype(dtype: Any) -> np.dtype | None:
@@ -226,16 +296,69 @@ class Tensor:
             raise ShapeError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.item()
 
+    def _scalar(self, what: str) -> Any:
+        if self.data.size != 1:
+            raise ShapeError(f"only one-element tensors can be converted to Python scalars ({what}), got shape "
+                             f"{self.shape}; index or reduce it first")
+        return self.data.item()
+
+    def __float__(self) -> float:
+        return float(self._scalar("float()"))
+
+    def __int__(self) -> int:
+        """``int(t)`` of a one-element tensor; a float truncates toward zero, as in torch."""
+        return int(self._scalar("int()"))
+
+    def __index__(self) -> int:
+        """A one-element integer (or bool) tensor used as an index, as in torch: ``items[t]``, ``range(t)``."""
+        if self.dtype.kind not in "biu" or self.data.size != 1:
+            raise ArgumentTypeError(f"only integer tensors of a single element can be converted to an index, got "
+                                    f"a {self.dtype} tensor of shape {self.shape}")
+        return int(self.data.item())
+
     def detach(self) -> Tensor:
         """The same data, cut off from the graph."""
         return Tensor._make(self.data, self._backend)
 
-    def to(self, device: str) -> Tensor:
-        """A copy on ``device`` (the same tensor if it is already there); gradients flow back."""
-        backend = get_backend(device)
-        if backend is self._backend:
-            return self
-        return F.ToDevice.apply(self, backend=backend)
+    def clone(self) -> Tensor:
+        """A copy with its own memory that stays in the graph (torch's ``clone``): gradients flow back."""
+        return F.Clone.apply(self)
+
+    def to(self, *args: Any, dtype: Any = None, device: str | None = None) -> Tensor:
+        """torch's ``to``: ``x.to("cuda")``, ``x.to(tn.float64)`` (or ``"float64"``), ``x.to(device, dtype)``,
+        ``x.to(other)`` (other's device and dtype), or the keywords. The same tensor when nothing changes,
+        else a new one; gradients flow back."""
+        if len(args) > 2:
+            raise ArgumentError(f"to() takes at most a device and a dtype, got {len(args)} positional arguments")
+        for a in args:
+            if isinstance(a, Tensor):
+                if len(args) > 1 or dtype is not None or device is not None:
+                    raise ArgumentError("to(other) takes other's device and dtype; pass nothing else with it")
+                device, dtype = a._backend, a.dtype
+            elif isinstance(a, Backend) or (isinstance(a, str) and (a in DEVICES or a.startswith("cuda"))):
+                if device is not None:
+                    raise ArgumentError(f"to(): two devices given ({device!r} and {a!r})")
+                device = a
+            else:
+                if dtype is not None:
+                    raise ArgumentError(f"to(): two dtypes given ({dtype!r} and {a!r})")
+                try:
+                    dtype = _as_dtype(a)
+                except DTypeError:
+                    raise DTypeError(f"to({a!r}): neither a device ({', '.join(DEVICES)}) nor a dtype (e.g. "
+                                     "'float32', tn.float64)") from None
+        out = self if dtype is None else self.astype(dtype)
+        if device is not None:
+            backend = get_backend(device)
+            if backend is not out._backend:
+                out = F.ToDevice.apply(out, backend=backend)
+        return out
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """This tensor in ``other``'s dtype (torch's ``type_as``; differentiable)."""
+        if not isinstance(other, Tensor):
+            raise ArgumentTypeError(f"type_as() takes a Tensor, got {type(other).__name__}")
+        return self.astype(other.dtype)
 
     def to_(self, device: str) -> Tensor:
         """Move this leaf tensor's data to ``device`` in place (what ``Module.to`` does to parameters);
@@ -410,14 +533,34 @@ class Tensor:
         return F.MatMul.apply(b, a)
 
     def __pow__(self, exponent: Any) -> Tensor:
-        if isinstance(exponent, Tensor):
-            raise ArgumentTypeError("only scalar exponents are supported; for a tensor exponent y use "
-                                    "(y * x.log()).exp()")
-        base = self if self.dtype.kind == "f" else self._cast(DEFAULT_DTYPE)  # int ** 2.0 is float32, not float64
-        return F.Pow.apply(base, exponent=float(exponent))
+        """``x ** e`` (torch.pow) for a scalar, a Tensor or an array ``e``, broadcast, with gradients for both.
+        A power of integers is float32 (unlike torch, which keeps int64): the same rule as ``int_tensor ** 2``."""
+        if isinstance(exponent, (int, float, np.integer, np.floating)):
+            base = self if self.dtype.kind == "f" else self._cast(DEFAULT_DTYPE)  # int ** 2.0 is float32
+            return F.Pow.apply(base, exponent=float(exponent))
+        return F.PowTensor.apply(*self._true_divisible(exponent))
 
     def __rpow__(self, base: Any) -> Tensor:
-        return (self * float(np.log(base))).exp()
+        """``base ** x`` for a scalar or array ``base``: the same op as ``Tensor ** Tensor``."""
+        exponent, b = self._true_divisible(base)
+        return F.PowTensor.apply(b, exponent)
+
+    def pow(self, exponent: Any) -> Tensor:
+        """torch's ``x.pow(e)``: ``x ** e``."""
+        return self.__pow__(exponent)
+
+    def matmul(self, other: Tensor) -> Tensor:
+        """torch's ``x.matmul(y)``: ``x @ y``."""
+        return self.__matmul__(other)
+
+    def maximum(self, other: Any) -> Tensor:
+        """Elementwise maximum, broadcast (torch.maximum; a scalar ``other`` is allowed too). Where the two are
+        equal each gets half the gradient, as in torch; NaN propagates."""
+        return F.Maximum.apply(*self._binary(other))
+
+    def minimum(self, other: Any) -> Tensor:
+        """Elementwise minimum, broadcast (torch.minimum); ties split the gradient, as in torch."""
+        return F.Minimum.apply(*self._binary(other))
 
     def __neg__(self) -> Tensor:
         return F.Neg.apply(self)
@@ -488,28 +631,117 @@ class Tensor:
     clamp = clip
 
     # ---- reductions ------------------------------------------------------------------
-    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-        return F.Sum.apply(self, axis=axis, keepdims=keepdims)
+    # Each takes torch's names (dim, keepdim; positionally too) and NumPy's (axis=, keepdims=) for the same thing.
+    def sum(self, dim: int | Sequence[int] | None = None, keepdim: bool | None = None, *,
+            axis: int | Sequence[int] | None = None, keepdims: bool | None = None) -> Tensor:
+        """torch's ``x.sum(dim, keepdim)`` (NumPy's ``axis=``/``keepdims=`` also accepted)."""
+        dim, keepdim = _dim_keep("sum", dim, keepdim, axis, keepdims)
+        return F.Sum.apply(self, axis=dim, keepdims=keepdim)
 
-    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+    def mean(self, dim: int | Sequence[int] | None = None, keepdim: bool | None = None, *,
+             axis: int | Sequence[int] | None = None, keepdims: bool | None = None) -> Tensor:
+        """torch's ``x.mean(dim, keepdim)``. The mean of an integer tensor is float32 (torch refuses it)."""
+        dim, keepdim = _dim_keep("mean", dim, keepdim, axis, keepdims)
         base = self if self.dtype.kind == "f" else self._cast(DEFAULT_DTYPE)  # the mean of integers is a float32
-        return F.Mean.apply(base, axis=axis, keepdims=keepdims)
+        return F.Mean.apply(base, axis=dim, keepdims=keepdim)
 
-    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-        """Maximum; like torch.amax, ties share the gradient equally."""
-        return F.Max.apply(self, axis=axis, keepdims=keepdims)
+    def prod(self, dim: int | Sequence[int] | None = None, keepdim: bool | None = None, *,
+             axis: int | Sequence[int] | None = None, keepdims: bool | None = None) -> Tensor:
+        """torch's ``x.prod(dim, keepdim)``; the gradient is exact where some factors are 0 (as torch's is)."""
+        dim, keepdim = _dim_keep("prod", dim, keepdim, axis, keepdims)
+        return F.Prod.apply(self, axis=dim, keepdims=keepdim)
 
-    def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-        """Minimum; like torch.amin, ties share the gradient equally."""
-        return F.Min.apply(self, axis=axis, keepdims=keepdims)
+    def max(self, dim: int | Tensor | None = None, keepdim: bool | None = None, *,
+            axis: int | Sequence[int] | None = None, keepdims: bool | None = None) -> Tensor | ValuesIndices:
+        """Like torch's ``max``: ``x.max()`` is the largest element; ``x.max(dim)`` (or ``dim=``) returns
+        ``(values, indices)`` along that dimension, the gradient going to the selected element (the first
+        of ties); ``x.max(other_tensor)`` is :meth:`maximum`. NumPy's ``x.max(axis=...)`` stays NumPy's
+        amax (a tensor, ties sharing the gradient, several axes allowed), the same as :meth:`amax`."""
+        return self._extremum("max", dim, keepdim, axis, keepdims)
 
-    def var(self, axis: int | Sequence[int] | None = None, ddof: int = 1, keepdims: bool = False) -> Tensor:
-        """Variance dividing by N - ddof. ddof=1 (unbiased) by default, like torch; NumPy's default is 0."""
-        return F.Var.apply(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def min(self, dim: int | Tensor | None = None, keepdim: bool | None = None, *,
+            axis: int | Sequence[int] | None = None, keepdims: bool | None = None) -> Tensor | ValuesIndices:
+        """Like torch's ``min``, as :meth:`max`: ``min(dim)`` gives ``(values, indices)``; ``min(axis=)`` is
+        NumPy's amin."""
+        return self._extremum("min", dim, keepdim, axis, keepdims)
 
-    def std(self, axis: int | Sequence[int] | None = None, ddof: int = 1, keepdims: bool = False) -> Tensor:
-        """Standard deviation dividing by N - ddof; ddof=1 by default, like torch."""
-        return F.Var.apply(self, axis=axis, ddof=ddof, keepdims=keepdims).sqrt()
+    def _extremum(self, op: str, dim: Any, keepdim: Any, axis: Any, keepdims: Any) -> Tensor | ValuesIndices:
+        if isinstance(dim, Tensor):  # torch.max(input, other)
+            if keepdim is not None or axis is not None or keepdims is not None:
+                raise ArgumentError(f"{op}(other) is the elementwise {op}imum; it takes no dim or keepdim")
+            return self.maximum(dim) if op == "max" else self.minimum(dim)
+        if axis is not None or dim is None:  # NumPy's amax/amin (torch's x.max() with no dim is the same)
+            axis, keep = _dim_keep(op, dim, keepdim, axis, keepdims)
+            return (F.Max if op == "max" else F.Min).apply(self, axis=axis, keepdims=keep)
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+            raise ArgumentTypeError(f"{op}(dim) takes one dimension and returns (values, indices) along it, got "
+                                    f"{dim!r}; for the {op}imum over several use a{op}(dim=(...))")
+        _, keep = _dim_keep(op, dim, keepdim, None, keepdims)
+        indices = self._arg(op, "arg" + op, dim, True)
+        values = F.TakeAlongAxis.apply(self, indices=indices.data, axis=int(dim) % max(self.ndim, 1), keepdim=keep)
+        return ValuesIndices(values, indices if keep or not self.ndim else indices.squeeze(dim))
+
+    def amax(self, dim: int | Sequence[int] | None = (), keepdim: bool = False) -> Tensor:
+        """torch.amax: the maximum over ``dim`` (one or several; all by default); ties share the gradient."""
+        _check_bool("amax", keepdim)
+        return F.Max.apply(self, axis=_all_if_empty(dim), keepdims=keepdim)
+
+    def amin(self, dim: int | Sequence[int] | None = (), keepdim: bool = False) -> Tensor:
+        """torch.amin: the minimum over ``dim`` (all by default); ties share the gradient."""
+        _check_bool("amin", keepdim)
+        return F.Min.apply(self, axis=_all_if_empty(dim), keepdims=keepdim)
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None) -> Tensor:
+        """torch's ``argmax``: int64 indices of the largest values along ``dim`` (of the flattened tensor when
+        ``dim`` is None), the first of ties; NaN counts as the largest."""
+        dim, keepdim = _dim_keep("argmax", dim, keepdim, axis, None)
+        return self._arg("argmax", "argmax", dim, keepdim)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None) -> Tensor:
+        """torch's ``argmin``: int64 indices of the smallest values, the first of ties."""
+        dim, keepdim = _dim_keep("argmin", dim, keepdim, axis, None)
+        return self._arg("argmin", "argmin", dim, keepdim)
+
+    def _arg(self, what: str, fn: str, dim: Any, keepdim: bool) -> Tensor:
+        """int64 indices of ``xp.argmax``/``argmin`` (first occurrence, like torch) along ``dim`` or overall."""
+        x, xp = self.data, self._backend.xp
+        if dim is None:
+            if x.size == 0:
+                raise ArgumentError(f"{what}() of an empty tensor (shape {self.shape}): there is no element to pick")
+            idx = getattr(xp, fn)(x)
+            if keepdim:
+                idx = idx.reshape((1,) * x.ndim)
+        else:
+            if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+                raise ArgumentTypeError(f"{what}(dim) takes one dimension, got {dim!r}")
+            nd = max(x.ndim, 1)  # a 0-d tensor has dimension 0 (or -1), as in torch
+            if not -nd <= dim < nd:
+                raise AxisError(f"{what}(): dimension {dim} is out of range for a tensor of shape {self.shape}")
+            if x.ndim and x.shape[dim] == 0:
+                raise ArgumentError(f"{what}(): dimension {dim} of shape {self.shape} is empty: there is no element "
+                                    "to pick")
+            idx = getattr(xp, fn)(x.reshape(-1) if x.ndim == 0 else x, axis=int(dim) % nd, keepdims=True)
+            if x.ndim == 0:
+                idx = idx.reshape(())
+            elif not keepdim:
+                idx = idx.squeeze(int(dim) % nd)
+        return Tensor._make(idx.astype(int64, copy=False), self._backend)
+
+    def var(self, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool | None = None,
+            *, correction: float | None = None, ddof: float | None = None, axis: int | Sequence[int] | None = None,
+            keepdims: bool | None = None) -> Tensor:
+        """Variance dividing by N - correction: torch's ``var(dim, unbiased, keepdim)`` and ``correction=``,
+        NumPy's ``ddof=`` (the same number). 1 (unbiased) by default, like torch; NumPy's default is 0."""
+        dim, keepdim = _dim_keep("var", dim, keepdim, axis, keepdims)
+        return F.Var.apply(self, axis=dim, ddof=_correction("var", unbiased, correction, ddof), keepdims=keepdim)
+
+    def std(self, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool | None = None,
+            *, correction: float | None = None, ddof: float | None = None, axis: int | Sequence[int] | None = None,
+            keepdims: bool | None = None) -> Tensor:
+        """Standard deviation dividing by N - correction (1 by default, like torch); arguments as :meth:`var`."""
+        dim, keepdim = _dim_keep("std", dim, keepdim, axis, keepdims)
+        ddof = _correction("std", unbiased, correction, ddof)
+        return F.Var.apply(self, axis=dim, ddof=ddof, keepdims=keepdim).sqrt()
 
     # ---- shape -----------------------------------------------------------------------
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
@@ -517,32 +749,161 @@ class Tensor:
 
     view = reshape
 
-    def flatten(self) -> Tensor:
-        return self.reshape(-1)
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """torch's ``flatten``: dimensions ``start_dim`` to ``end_dim`` (all by default) merged into one."""
+        nd = max(self.ndim, 1)  # a 0-d tensor flattens to shape (1,), as in torch
+        for d in (start_dim, end_dim):
+            if not isinstance(d, (int, np.integer)) or isinstance(d, bool) or not -nd <= d < nd:
+                raise AxisError(f"flatten(start_dim={start_dim!r}, end_dim={end_dim!r}): out of range for a tensor "
+                                f"of shape {self.shape}")
+        start, end = start_dim % nd, end_dim % nd
+        if start > end:
+            raise ArgumentError(f"flatten(): start_dim {start_dim} comes after end_dim {end_dim}")
+        shape = self.shape or (1,)
+        merged = 1
+        for size in shape[start:end + 1]:
+            merged *= size
+        return self.reshape(shape[:start] + (merged,) + shape[end + 1:])
 
-    def transpose(self, *axes: int) -> Tensor:
-        """Reverse the axes (like ``.T``), or permute them as given."""
-        axes = _varargs(axes)
-        return F.Transpose.apply(self, axes=axes or None)
+    def transpose(self, dim0: int | None = None, dim1: int | None = None, *more: int) -> Tensor:
+        """torch's ``transpose(dim0, dim1)``: the two dimensions swapped. With no arguments, all the axes
+        reversed (what ``.T`` does). To reorder all the axes use :meth:`permute` (NumPy's ``transpose(axes)``)."""
+        if dim0 is None and dim1 is None:
+            return F.Transpose.apply(self, axes=None)
+        if more or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in (dim0, dim1)):
+            given = ", ".join(repr(d) for d in (dim0, dim1, *more) if d is not None)
+            raise ArgumentTypeError(f"transpose(dim0, dim1) swaps two dimensions (torch's), got transpose({given}); "
+                                    "to reorder all the axes use permute(*dims)")
+        nd = self.ndim
+        for d in (dim0, dim1):
+            if not -max(nd, 1) <= d < max(nd, 1):
+                raise AxisError(f"transpose(): dimension {d} is out of range for a tensor of shape {self.shape}")
+        axes = list(range(nd))
+        if nd:
+            axes[dim0 % nd], axes[dim1 % nd] = axes[dim1 % nd], axes[dim0 % nd]
+        return F.Transpose.apply(self, axes=tuple(axes))
 
-    permute = transpose
+    def permute(self, *dims: int | Sequence[int]) -> Tensor:
+        """torch's ``permute(*dims)``: the axes in the order given, ``x.permute(2, 0, 1)`` or
+        ``x.permute((2, 0, 1))``."""
+        return F.Transpose.apply(self, axes=tuple(_varargs(dims)))
 
-    def unsqueeze(self, axis: int) -> Tensor:
+    def t(self) -> Tensor:
+        """torch's ``t()``: a 2-D tensor transposed; 0-D and 1-D tensors as they are."""
+        if self.ndim > 2:
+            raise ShapeError(f"t() expects a tensor with at most 2 dimensions, got shape {self.shape}; use "
+                             "transpose(dim0, dim1) or permute(*dims)")
+        return self.transpose() if self.ndim == 2 else self
+
+    def expand(self, *sizes: int | Sequence[int]) -> Tensor:
+        """torch's ``expand``: size-1 dimensions repeated (a broadcast view, no copy) and new leading
+        dimensions added; -1 keeps a dimension's size. The gradient sums over the repeats."""
+        sizes = _varargs(sizes)
+        lead = len(sizes) - self.ndim
+        if lead < 0:
+            raise ShapeError(f"expand{tuple(sizes)}: {len(sizes)} sizes for a tensor of shape {self.shape}; give "
+                             f"at least {self.ndim}")
+        shape = []
+        for i, size in enumerate(sizes):
+            if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < -1:
+                raise ShapeError(f"expand{tuple(sizes)}: sizes are non-negative integers or -1, got {size!r}")
+            old = self.shape[i - lead] if i >= lead else None
+            if size == -1:
+                if old is None:
+                    raise ShapeError(f"expand{tuple(sizes)}: -1 (keep the size) in a new leading dimension {i}")
+                size = old
+            elif old is not None and old != 1 and size != old:
+                raise ShapeError(f"expand{tuple(sizes)}: dimension {i - lead} of shape {self.shape} has size {old}; "
+                                 "only size-1 dimensions can be expanded")
+            shape.append(int(size))
+        return F.Expand.apply(self, shape=tuple(shape))
+
+    def unsqueeze(self, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+        """torch's ``unsqueeze(dim)``: a size-1 dimension inserted at ``dim`` (NumPy's ``axis=`` also accepted)."""
+        dim = _one_of("unsqueeze", "dim", dim, "axis", axis)
+        if dim is None:
+            raise ArgumentError("unsqueeze() needs the dimension to insert, e.g. unsqueeze(0)")
         nd = self.ndim + 1
-        if not -nd <= axis < nd:
-            raise AxisError(f"unsqueeze axis {axis} out of range for a tensor of shape {self.shape}")
-        axis %= nd
-        return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or not -nd <= dim < nd:
+            raise AxisError(f"unsqueeze dim {dim!r} out of range for a tensor of shape {self.shape}")
+        dim %= nd
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
-    def squeeze(self, axis: int | None = None) -> Tensor:
-        if axis is None:
+    def squeeze(self, dim: int | Sequence[int] | None = None, *, axis: int | Sequence[int] | None = None) -> Tensor:
+        """torch's ``squeeze``: size-1 dimensions removed, all of them or those among ``dim`` (an int or a
+        tuple); a named dimension whose size is not 1 stays, as in torch."""
+        dim = _one_of("squeeze", "dim", dim, "axis", axis)
+        if dim is None:
             return self.reshape(tuple(s for s in self.shape if s != 1))
-        if not -self.ndim <= axis < self.ndim:
-            raise AxisError(f"squeeze axis {axis} out of range for a tensor of shape {self.shape}")
-        axis %= self.ndim
-        if self.shape[axis] != 1:
+        dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+        nd = max(self.ndim, 1)
+        for d in dims:
+            if not isinstance(d, (int, np.integer)) or isinstance(d, bool) or not -nd <= d < nd:
+                raise AxisError(f"squeeze dim {d!r} out of range for a tensor of shape {self.shape}")
+        drop = {int(d) % nd for d in dims if self.ndim and self.shape[int(d) % nd] == 1}
+        if not drop:
             return self
-        return self.reshape(self.shape[:axis] + self.shape[axis + 1:])
+        return self.reshape(tuple(s for i, s in enumerate(self.shape) if i not in drop))
+
+
+class ValuesIndices(NamedTuple):
+    """What ``max(dim)`` and ``min(dim)`` return, like torch.return_types.max: the values (differentiable) and
+    their int64 indices along the dimension; it unpacks as ``values, indices = x.max(dim=1)``."""
+
+    values: Tensor
+    indices: Tensor
+
+
+def _check_bool(op: str, value: Any, name: str = "keepdim") -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ArgumentTypeError(f"{op}(): {name} is a bool, got {type(value).__name__} {value!r}")
+
+
+def _all_if_empty(dim: Any) -> Any:
+    """torch.amax's dims: an empty tuple or list means every dimension."""
+    return None if isinstance(dim, (tuple, list)) and not dim else dim
+
+
+def _one_of(op: str, name: str, value: Any, alias: str, alias_value: Any) -> Any:
+    """``value`` or ``alias_value``: one argument under torch's name and NumPy's; giving both is an error."""
+    if alias_value is None:
+        return value
+    if value is not None:
+        raise ArgumentError(f"{op}() got both {name}={value!r} and {alias}={alias_value!r}: the same argument under "
+                            f"torch's and NumPy's names; pass one")
+    return alias_value
+
+
+def _dim_keep(op: str, dim: Any, keepdim: Any, axis: Any, keepdims: Any) -> tuple[Any, bool]:
+    """The reduction's (dims, keepdim) from torch's and NumPy's names for them."""
+    if axis is None and isinstance(dim, (tuple, list)) and not dim:
+        raise ArgumentError(f"{op}(dim={dim!r}) is ambiguous: torch reduces every dimension, NumPy none; pass "
+                            "dim=None for all of them (or axis=() for none)")
+    dim = _one_of(op, "dim", dim, "axis", axis)
+    keepdim = _one_of(op, "keepdim", keepdim, "keepdims", keepdims)
+    if keepdim is None:
+        return dim, False
+    _check_bool(op, keepdim)
+    return dim, bool(keepdim)
+
+
+def _correction(op: str, unbiased: Any, correction: Any, ddof: Any) -> float:
+    """The divisor's offset (N - correction) from torch's ``unbiased``/``correction`` or NumPy's ``ddof``."""
+    given = [(n, v) for n, v in (("unbiased", unbiased), ("correction", correction), ("ddof", ddof)) if v is not None]
+    if len(given) > 1:
+        named = " and ".join(f"{n}={v!r}" for n, v in given)
+        raise ArgumentError(f"{op}() got {named}: each sets the divisor N - correction; pass one")
+    if not given:
+        return 1
+    name, value = given[0]
+    if name == "unbiased":
+        if not isinstance(value, (bool, np.bool_)):
+            raise ArgumentTypeError(f"{op}(): unbiased (torch's second positional argument) is a bool, got "
+                                    f"{value!r}; pass a number as correction= (or ddof=)")
+        return int(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"{op}(): {name} is a number (the divisor is N - {name}), got {value!r}")
+    return value
 
 
 _make = Tensor._make
@@ -753,20 +1114,109 @@ def check_compatible(tensors: Iterable[Tensor | None], what: str) -> list[Tensor
     return ts
 
 
-def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+def concatenate(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """torch.cat / numpy.concatenate: the tensors joined along ``dim`` (NumPy's ``axis=``), 0 by default."""
+    dim = _one_of("cat", "dim", dim, "axis", axis)
     ts = check_compatible(tensors, "concatenate")
-    return F.Concatenate.apply(*ts, axis=axis)
+    return F.Concatenate.apply(*ts, axis=0 if dim is None else dim)
 
 
 cat = concatenate
 
 
-def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+def stack(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """torch.stack / numpy.stack: the tensors joined along a new dimension ``dim`` (NumPy's ``axis=``), 0 by default."""
+    dim = _one_of("stack", "dim", dim, "axis", axis)
+    dim = 0 if dim is None else dim
     ts = check_compatible(tensors, "stack")
     nd = ts[0].ndim + 1
-    if not -nd <= axis < nd:
-        raise AxisError(f"stack axis {axis} out of range for tensors of shape {ts[0].shape}")
-    return concatenate([t.unsqueeze(axis % nd) for t in ts], axis=axis % nd)
+    if not -nd <= dim < nd:
+        raise AxisError(f"stack dim {dim} out of range for tensors of shape {ts[0].shape}")
+    return concatenate([t.unsqueeze(dim % nd) for t in ts], dim % nd)
+
+
+def _operands(op: str, a: Any, b: Any, device: str | None = None) -> tuple[Tensor, Tensor]:
+    """(a, b) as tensors promoted as the operators promote them, either of them allowed to be a scalar or
+    an array; two scalars become tensors on ``device`` (float ones float32)."""
+    if isinstance(a, Tensor):
+        return a._binary(b)
+    if isinstance(b, Tensor):
+        tb, ta = b._binary(a)
+        return ta, tb
+    try:
+        ta = Tensor(a, device=device)
+    except DTypeError as e:
+        raise ArgumentTypeError(f"{op}() takes Tensors or numbers, got {type(a).__name__} {a!r}") from e
+    return ta._binary(b)
+
+
+def matmul(input: Tensor, other: Tensor) -> Tensor:
+    """torch.matmul: ``input @ other``, NumPy's rules for 1-D operands and broadcast batch dimensions."""
+    a, b = _operands("matmul", input, other)
+    return a @ b
+
+
+def pow(input: Tensor | float, exponent: Tensor | float) -> Tensor:
+    """torch.pow: ``input ** exponent``, either a Tensor (or both), broadcast, differentiable in both. The
+    gradients follow torch at 0: d/dx is 0 where the exponent is 0, d/dy is 0 where x == 0 and y >= 0."""
+    if isinstance(input, Tensor):
+        return input.__pow__(exponent)
+    if isinstance(exponent, Tensor):
+        return exponent.__rpow__(input)
+    raise ArgumentTypeError(f"pow() needs a Tensor base or exponent, got {type(input).__name__} and "
+                            f"{type(exponent).__name__}; use Python's ** for numbers")
+
+
+def maximum(input: Tensor, other: Tensor | float) -> Tensor:
+    """torch.maximum: the elementwise maximum, broadcast; ties split the gradient in half, as in torch."""
+    a, b = _operands("maximum", input, other)
+    return F.Maximum.apply(a, b)
+
+
+def minimum(input: Tensor, other: Tensor | float) -> Tensor:
+    """torch.minimum: the elementwise minimum, broadcast; ties split the gradient in half, as in torch."""
+    a, b = _operands("minimum", input, other)
+    return F.Minimum.apply(a, b)
+
+
+def where(condition: Tensor | Any, input: Tensor | float, other: Tensor | float) -> Tensor:
+    """torch.where: ``input`` where ``condition`` is True, else ``other``, the three broadcast together.
+    ``condition`` is a bool Tensor or array; ``input``/``other`` Tensors or scalars, promoted as ``+`` does.
+    Differentiable in ``input`` and ``other`` (each gets the gradient where it was chosen)."""
+    device = condition.device if isinstance(condition, Tensor) else None
+    a, b = _operands("where", input, other, device)
+    if isinstance(condition, Tensor):
+        if condition._backend is not a._backend:
+            raise DeviceError(f"where(): the condition is on {condition.device}, the values on {a.device}; move one "
+                              "with .to(device)")
+        cond = condition.data
+    else:
+        try:
+            cond = a._backend.asarray(condition)
+        except (ValueError, TypeError) as e:
+            raise ArgumentTypeError(f"where(): cannot use {type(condition).__name__} as a condition: {e}") from e
+    if cond.dtype != bool_:
+        raise DTypeError(f"where(): the condition must be bool, got {cond.dtype}; compare first, e.g. where(x > 0, "
+                         "...)")
+    return F.Where.apply(a, b, condition=cond)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """torch.from_numpy: a CPU tensor sharing ``array``'s memory (writes to one show in the other) and keeping
+    its dtype: float64 stays float64, unlike ``Tensor(array)``, which makes float32 by design."""
+    if not isinstance(array, np.ndarray):
+        raise ArgumentTypeError(f"from_numpy() takes a NumPy array, got {type(array).__name__}; use tn.Tensor(data) "
+                                "for other data")
+    if isinstance(array, np.ma.MaskedArray):
+        raise ArgumentTypeError("from_numpy(): a masked array's mask cannot be kept; fill it first with "
+                                "array.filled(value)")
+    if array.dtype.kind not in "biuf":
+        raise DTypeError(f"from_numpy(): dtype {array.dtype} is not numeric; a tensor holds bool, integer or "
+                         "floating-point values (convert with array.astype('float32'))")
+    if not array.dtype.isnative:
+        raise DTypeError(f"from_numpy(): the array's byte order ({array.dtype.str}) is not this machine's; convert it "
+                         "with array.astype(array.dtype.newbyteorder('='))")
+    return Tensor._make(np.asarray(array), get_backend("cpu"))
 
 
 from . import function as F  # noqa: E402  (function.py needs Tensor defined)
