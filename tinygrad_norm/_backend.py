@@ -54,14 +54,22 @@ class Backend:
         """Return (loss, d loss / d pred for an upstream gradient of 1)."""
         raise NotImplementedError
 
+    def erf(self, x: Any) -> Any:
+        """The Gauss error function, elementwise, in x's dtype (exact GELU needs it; NumPy has none)."""
+        raise NotImplementedError
+
     def sgd_update(self, param: Any, grad: Any, buf: Any | None, *, first: bool, lr: float, momentum: float,
-                   dampening: float, weight_decay: float, nesterov: bool) -> None:
-        """One torch.optim.SGD step in place; ``buf`` is the momentum buffer, ``first`` on its first use."""
+                   dampening: float, weight_decay: float, nesterov: bool, maximize: bool = False) -> None:
+        """One torch.optim.SGD step in place; ``buf`` is the momentum buffer, ``first`` on its first use
+        (it becomes a copy of the gradient); ``maximize`` ascends (the gradient negated)."""
         raise NotImplementedError
 
     def adam_update(self, param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, *, step: int, lr: float,
-                    beta1: float, beta2: float, eps: float, weight_decay: float) -> None:
-        """One torch.optim.Adam step (single-tensor rule) in place over flat buffers."""
+                    beta1: float, beta2: float, eps: float, weight_decay: float, max_exp_avg_sq: Any | None = None,
+                    maximize: bool = False, decoupled: bool = False) -> None:
+        """One torch.optim.Adam step (single-tensor rule) in place over flat buffers. ``max_exp_avg_sq``
+        given: amsgrad (the running max of ``exp_avg_sq`` in the denominator); ``decoupled``: AdamW's
+        weight decay (``param *= 1 - lr * weight_decay`` before the update, not added to the gradient)."""
         raise NotImplementedError
 
     def column_moments(self, x: Any) -> tuple[int, np.ndarray, np.ndarray]:

@@ -41,6 +41,7 @@ _NUMBA_FIT_MIN_SIZE = 1 << 20
 # 512 KiB measured best at 1M x 64 and 100k x 512 (5-15% over 2 MiB); 256 KiB and below lose to
 # the per-call overhead (two ufunc calls, ~2-4 us each with two threads sharing the GIL).
 _APPLY_BLOCK_BYTES = 512 << 10
+_ERF = np.frompyfunc(math.erf, 1, 1)  # erf without numba (NumPy has none; scipy is not a dependency)
 
 
 def _threads() -> int:
@@ -193,9 +194,25 @@ class NumpyBackend(Backend):
             return np.asarray(total / n, dtype=diff.dtype), np.multiply(diff, _consts(diff.dtype, 2.0 / n)[0], out=diff)
         return np.asarray(total, dtype=diff.dtype), np.multiply(diff, _consts(diff.dtype, 2.0)[0], out=diff)
 
+    def erf(self, x: np.ndarray) -> np.ndarray:
+        if x.size >= _NUMBA_MIN_SIZE and x.dtype in _FUSED_DTYPES:  # (small ones never pay numba's import)
+            kernel = _numba_kernel("erf_flat")
+            if kernel is not None:
+                out = np.empty(x.shape, dtype=x.dtype)
+                try:
+                    kernel(np.ascontiguousarray(x).reshape(-1), out.reshape(-1))
+                    return out
+                except Exception as e:  # numba compiles at the first call: if it cannot, math.erf does it
+                    if not _numba_failed(e, "erf_flat", "erf"):
+                        raise
+        # math.erf (libm's, in float64) element by element: exact, ~5x slower than the numba loop
+        return np.asarray(_ERF(x), dtype=x.dtype)
+
     # ---- optimizers (torch.optim single-tensor rules, in place) -------------
-    def sgd_update(self, param, grad, buf, *, first, lr, momentum, dampening, weight_decay, nesterov):
+    def sgd_update(self, param, grad, buf, *, first, lr, momentum, dampening, weight_decay, nesterov, maximize=False):
         lr_, momentum_, undamped, decay = _consts(param.dtype, lr, momentum, 1.0 - dampening, weight_decay)
+        if maximize:
+            grad = np.negative(grad)
         if weight_decay:
             grad = grad + decay * param
         if momentum:
@@ -207,20 +224,35 @@ class NumpyBackend(Backend):
             grad = grad + momentum_ * buf if nesterov else buf
         param -= lr_ * grad
 
-    def adam_update(self, param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps, weight_decay):
+    def adam_update(self, param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps, weight_decay,
+                    max_exp_avg_sq=None, maximize=False, decoupled=False):
         dt = param.dtype
         one_minus_beta1, one_minus_beta2, beta2_, eps_, decay = _consts(dt, 1.0 - beta1, 1.0 - beta2, beta2, eps,
                                                                          weight_decay)
+        if maximize:
+            grad = np.negative(grad)
         if weight_decay:
-            grad = grad + decay * param
+            if decoupled:
+                param *= _consts(dt, 1.0 - lr * weight_decay)[0]
+            else:
+                grad = grad + decay * param
         tmp = np.subtract(grad, exp_avg)
-        tmp *= one_minus_beta1
-        exp_avg += tmp  # exp_avg.lerp_(grad, 1 - beta1), as torch computes it
+        if beta1 > 0.5:  # exp_avg.lerp_(grad, 1 - beta1) with torch's formula for a small weight (Python floats:
+            # comparing the 0-d array would cost a ufunc call)
+            tmp *= one_minus_beta1
+            exp_avg += tmp
+        else:  # ... and for a large one (beta1 <= 0.5): grad - (grad - exp_avg) * (1 - weight)
+            tmp *= _consts(dt, 1.0)[0] - one_minus_beta1
+            np.subtract(grad, tmp, out=exp_avg)
         np.multiply(grad, one_minus_beta2, out=tmp)
         tmp *= grad
         exp_avg_sq *= beta2_
         exp_avg_sq += tmp
-        denom = np.sqrt(exp_avg_sq)
+        if max_exp_avg_sq is None:
+            denom = np.sqrt(exp_avg_sq)
+        else:  # amsgrad
+            np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+            denom = np.sqrt(max_exp_avg_sq)
         denom /= np.array(math.sqrt(1.0 - beta2**step), dt)
         denom += eps_
         np.divide(exp_avg, denom, out=tmp)

@@ -108,21 +108,31 @@ class CupyBackend(Backend):
         loss = acc[0] / n if reduction == "mean" else acc[0]
         return loss.astype(dt), dpred
 
+    def erf(self, x):
+        from cupyx.scipy import special  # (on first use: nothing else here needs it)
+
+        return special.erf(x)
+
     # ---- optimizers: one launch over the flat buffer ---------------------------------
-    def sgd_update(self, param, grad, buf, *, first, lr, momentum, dampening, weight_decay, nesterov):
+    def sgd_update(self, param, grad, buf, *, first, lr, momentum, dampening, weight_decay, nesterov, maximize=False):
         dt = _check_float(param, grad)
         t = dt.type
         _kernel("sgd_step", dt)(self._grid(param.size), (_THREADS,),
                                             (param, grad, buf, np.int64(param.size), t(lr), t(momentum), t(dampening),
-                                             t(weight_decay), np.int32(nesterov), np.int32(first)))
+                                             t(weight_decay), np.int32(nesterov), np.int32(first), np.int32(maximize)))
 
-    def adam_update(self, param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps, weight_decay):
+    def adam_update(self, param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps, weight_decay,
+                    max_exp_avg_sq=None, maximize=False, decoupled=False):
         dt = _check_float(param, grad, exp_avg, exp_avg_sq)
         t = dt.type
+        amsgrad = max_exp_avg_sq is not None
+        # decay_factor is 1 - lr * weight_decay rounded once on the host, as torch's param.mul_(python float)
+        vmax = max_exp_avg_sq if amsgrad else exp_avg_sq  # (a valid pointer the kernel does not touch)
         _kernel("adam_step", dt)(self._grid(param.size), (_THREADS,),
-                                             (param, grad, exp_avg, exp_avg_sq, np.int64(param.size), t(lr), t(beta1),
-                                              t(beta2), t(eps), t(weight_decay), t(1.0 - beta1**step),
-                                              t(math.sqrt(1.0 - beta2**step))))
+                                 (param, grad, exp_avg, exp_avg_sq, vmax, np.int64(param.size), t(lr), t(beta1),
+                                  t(beta2), t(eps), t(0.0 if decoupled else weight_decay),
+                                  t(1.0 - lr * weight_decay if decoupled else 1.0), t(1.0 - beta1**step),
+                                  t(math.sqrt(1.0 - beta2**step)), np.int32(amsgrad), np.int32(maximize)))
 
     # ---- column statistics and the fused affine apply ------------------------------
     def _chunks(self, rows: int, d: int) -> tuple[int, int, int]:

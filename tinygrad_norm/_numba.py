@@ -13,6 +13,8 @@ loop vectorizable.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -128,3 +130,11 @@ def shifted_sums_minmax(x, shift, s1, s2, lo, hi):  # pragma: no cover
         for j in range(d):
             if row[j] > hi[j]:
                 hi[j] = row[j]
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def erf_flat(x, out):  # pragma: no cover
+    """``out[i] = erf(x[i])`` over 1-D arrays, evaluated in float64 and rounded once to out's dtype (the
+    values ``math.erf``, the NumPy fallback of ``_cpu.NumpyBackend.erf``, gives to within an ulp)."""
+    for i in range(x.shape[0]):
+        out[i] = math.erf(np.float64(x[i]))
