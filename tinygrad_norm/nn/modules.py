@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -138,15 +138,39 @@ class Module:
     def _has_extra_state(self) -> bool:
         return type(self).get_extra_state is not Module.get_extra_state
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """This module and every sub-module, depth first, with dotted names ('' for this one)."""
+    def named_modules(self, memo: set[Module] | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """This module and every sub-module, depth first, with dotted names ('' for this one), like torch's: a
+        module held twice is yielded once (under its first name) unless ``remove_duplicate=False``; ``memo`` is
+        the set of modules already yielded."""
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if self in memo:
+                return
+            memo.add(self)
         yield prefix, self
         for name, child in self.named_children():
-            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+            yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call ``fn`` on every sub-module (depth first, children before their parent) and then on this module;
+        returns this module, like torch's (``model.apply(init_weights)``)."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set ``requires_grad`` of every parameter (``False`` freezes the module); returns the module, like
+        torch's."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
 
     def _extra_state_keys(self) -> dict[str, Module]:
-        return {f"{name}.{EXTRA_STATE}" if name else EXTRA_STATE: m for name, m in self.named_modules()
-                if m._has_extra_state()}
+        return {f"{name}.{EXTRA_STATE}" if name else EXTRA_STATE: m
+                for name, m in self.named_modules(remove_duplicate=False) if m._has_extra_state()}
 
     def state_dict(self) -> OrderedDict[str, Any]:
         """Parameters and buffers by dotted name, as detached tensors sharing memory, plus the
@@ -331,6 +355,35 @@ class Sigmoid(Module):
 class Tanh(Module):
     def forward(self, x: Tensor) -> Tensor:
         return F.tanh(x)
+
+
+class Identity(Module):
+    """Returns its input, like torch.nn.Identity (a placeholder for a layer switched off). As torch's, it takes
+    any constructor arguments and uses none: the layer it stands in for can be swapped without editing them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def forward(self, input: Any) -> Any:
+        return input
+
+
+class Flatten(Module):
+    """Merges dimensions ``start_dim..end_dim`` (inclusive) into one, like torch.nn.Flatten: (N, C, L) to (N, C*L)
+    by default (the batch dimension 0 is kept)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        for name, value in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ArgumentTypeError(f"Flatten: {name} must be an int, got {value!r}")
+        self.start_dim = int(start_dim)
+        self.end_dim = int(end_dim)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.flatten(input, self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim: {self.start_dim}, end_dim: {self.end_dim}"
 
 
 class MSELoss(Module):
