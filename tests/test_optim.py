@@ -39,6 +39,18 @@ OPTIMIZERS = {
     "adam": (lambda p: tn.optim.Adam(p, lr=1e-3), lambda p: torch.optim.Adam(p, lr=1e-3)),
     "adam_wd": (lambda p: tn.optim.Adam(p, lr=3e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-2),
                 lambda p: torch.optim.Adam(p, lr=3e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-2)),
+    "sgd_default_lr": (lambda p: tn.optim.SGD(p), lambda p: torch.optim.SGD(p)),
+    "sgd_maximize": (lambda p: tn.optim.SGD(p, lr=2e-3, momentum=0.9, maximize=True, weight_decay=1e-2),
+                     lambda p: torch.optim.SGD(p, lr=2e-3, momentum=0.9, maximize=True, weight_decay=1e-2)),
+    "adam_amsgrad": (lambda p: tn.optim.Adam(p, lr=3e-3, amsgrad=True, weight_decay=1e-2),
+                     lambda p: torch.optim.Adam(p, lr=3e-3, amsgrad=True, weight_decay=1e-2)),
+    "adam_maximize": (lambda p: tn.optim.Adam(p, lr=1e-3, maximize=True),
+                      lambda p: torch.optim.Adam(p, lr=1e-3, maximize=True)),
+    "adam_beta1_below_half": (lambda p: tn.optim.Adam(p, lr=3e-3, betas=(0.3, 0.9)),  # torch's other lerp formula
+                              lambda p: torch.optim.Adam(p, lr=3e-3, betas=(0.3, 0.9))),
+    "adamw": (lambda p: tn.optim.AdamW(p, lr=3e-3), lambda p: torch.optim.AdamW(p, lr=3e-3)),
+    "adamw_amsgrad": (lambda p: tn.optim.AdamW(p, lr=3e-3, weight_decay=0.1, amsgrad=True),
+                      lambda p: torch.optim.AdamW(p, lr=3e-3, weight_decay=0.1, amsgrad=True)),
 }
 
 
@@ -122,9 +134,10 @@ def test_replacing_param_data_keeps_optimizer_working():
 def test_optimizer_errors():
     with pytest.raises(ValueError, match="empty"):
         tn.optim.SGD([], lr=0.1)
-    with pytest.raises(ValueError, match="does not require grad"):
-        tn.optim.SGD([tn.ones(2)], lr=0.1)
-    with pytest.raises(ValueError, match="invalid lr"):
+    with pytest.raises(TypeError, match="should be an iterable of Tensors or dicts"):
+        tn.optim.SGD(tn.ones(2, requires_grad=True), lr=0.1)  # not iterated row by row
+    tn.optim.SGD([tn.ones(2)], lr=0.1)  # a frozen parameter is accepted, as torch accepts it (it gets no grad)
+    with pytest.raises(ValueError, match="Invalid learning rate"):
         tn.optim.Adam([tn.ones(2, requires_grad=True)], lr=-1)
     with pytest.raises(ValueError, match="beta"):
         tn.optim.Adam([tn.ones(2, requires_grad=True)], betas=(1.0, 0.9))
@@ -137,7 +150,7 @@ def test_mixed_dtypes_are_grouped_like_torchs_fused_adam():
     a, b = tn.Tensor(w32, requires_grad=True), tn.Tensor(w64, dtype=np.float64, requires_grad=True)
     ta, tb = torch.tensor(w32, requires_grad=True), torch.tensor(w64, requires_grad=True)
     opt, ref = tn.optim.Adam([a, b], lr=1e-2), torch.optim.Adam([ta, tb], lr=1e-2)
-    assert len(opt._groups) == 2
+    assert len(opt._buckets) == 2
     for _ in range(10):
         opt.zero_grad()
         ref.zero_grad()
@@ -154,10 +167,11 @@ def test_tensors_know_nothing_of_optimizers():
     p = tn.Tensor(np.ones(3), requires_grad=True)
     opt = tn.optim.SGD([p], lr=0.1)
     assert not hasattr(p, "_grad_buf") and "_grad_buf" not in tn.Tensor.__slots__
-    assert opt.state_dict()["state"] == {}  # plain SGD keeps no momentum buffer
+    assert opt.state_dict()["state"] == [{}]  # plain SGD keeps no momentum buffer
     (p * p).sum().backward()
     grad_before = p.grad.numpy().copy()
     opt.step()
+    assert opt.state_dict()["state"] == [{}]  # still none after a step, as in torch
     np.testing.assert_array_equal(p.grad.numpy(), grad_before)  # the optimizer copies gradients in, never aliases
     np.testing.assert_allclose(p.numpy(), 1 - 0.1 * 2)
 
@@ -168,4 +182,4 @@ def test_parameter_data_replaced_after_the_optimizer_was_made_still_trains():
     p.data = np.full(3, 5.0, dtype=np.float32)  # assigned by hand
     (p * p).sum().backward()
     opt.step()
-    assert (p.numpy() < 5.0).all() and opt._groups[0].views[0] is p.data
+    assert (p.numpy() < 5.0).all() and opt._buckets[0].views[0] is p.data

@@ -8,6 +8,7 @@ Every op in ``function.py`` is written once against ``backend.xp`` (``numpy`` or
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,24 @@ class Backend:
         given: amsgrad (the running max of ``exp_avg_sq`` in the denominator); ``decoupled``: AdamW's
         weight decay (``param *= 1 - lr * weight_decay`` before the update, not added to the gradient)."""
         raise NotImplementedError
+
+    # An optimizer steps the same buffers with the same settings thousands of times: these return the
+    # update with everything but the step count bound, so a backend can prepare its constants once.
+    def sgd_kernel(self, param: Any, grad: Any, buf: Any | None, *, first: bool, lr: float, momentum: float,
+                   dampening: float, weight_decay: float, nesterov: bool,
+                   maximize: bool = False) -> Callable[[int], None]:
+        """``run(step)``: :meth:`sgd_update` of these arrays with these settings (``step`` unused)."""
+        kwargs = dict(first=first, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                      nesterov=nesterov, maximize=maximize)
+        return lambda step: self.sgd_update(param, grad, buf, **kwargs)
+
+    def adam_kernel(self, param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, *, lr: float, beta1: float,
+                    beta2: float, eps: float, weight_decay: float, max_exp_avg_sq: Any | None = None,
+                    maximize: bool = False, decoupled: bool = False) -> Callable[[int], None]:
+        """``run(step)``: :meth:`adam_update` of these arrays with these settings at step ``step``."""
+        kwargs = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                      max_exp_avg_sq=max_exp_avg_sq, maximize=maximize, decoupled=decoupled)
+        return lambda step: self.adam_update(param, grad, exp_avg, exp_avg_sq, step=step, **kwargs)
 
     def column_moments(self, x: Any) -> tuple[int, np.ndarray, np.ndarray]:
         """(count, mean, M2) per column of a 2-D array, float64 results on the host."""

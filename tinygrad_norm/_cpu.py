@@ -41,6 +41,8 @@ _NUMBA_FIT_MIN_SIZE = 1 << 20
 # 512 KiB measured best at 1M x 64 and 100k x 512 (5-15% over 2 MiB); 256 KiB and below lose to
 # the per-call overhead (two ufunc calls, ~2-4 us each with two threads sharing the GIL).
 _APPLY_BLOCK_BYTES = 512 << 10
+# the Adam kernel keeps its two scratch buffers up to this many elements (256 KiB each in float32)
+_KEPT_SCRATCH_SIZE = 1 << 16
 _ERF = np.frompyfunc(math.erf, 1, 1)  # erf without numba (NumPy has none; scipy is not a dependency)
 
 
@@ -210,54 +212,78 @@ class NumpyBackend(Backend):
 
     # ---- optimizers (torch.optim single-tensor rules, in place) -------------
     def sgd_update(self, param, grad, buf, *, first, lr, momentum, dampening, weight_decay, nesterov, maximize=False):
+        self.sgd_kernel(param, grad, buf, first=first, lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)(0)
+
+    def sgd_kernel(self, param, grad, buf, *, first, lr, momentum, dampening, weight_decay, nesterov, maximize=False):
         lr_, momentum_, undamped, decay = _consts(param.dtype, lr, momentum, 1.0 - dampening, weight_decay)
-        if maximize:
-            grad = np.negative(grad)
-        if weight_decay:
-            grad = grad + decay * param
-        if momentum:
-            if first:
-                np.copyto(buf, grad)
-            else:
-                buf *= momentum_
-                buf += undamped * grad
-            grad = grad + momentum_ * buf if nesterov else buf
-        param -= lr_ * grad
+
+        def run(step: int) -> None:  # (ufuncs with out=: an augmented assignment would rebind the name)
+            g = np.negative(grad) if maximize else grad
+            if weight_decay:
+                g = g + decay * param
+            if momentum:
+                if first:
+                    np.copyto(buf, g)
+                else:
+                    np.multiply(buf, momentum_, out=buf)
+                    np.add(buf, undamped * g, out=buf)
+                g = g + momentum_ * buf if nesterov else buf
+            np.subtract(param, lr_ * g, out=param)
+        return run
 
     def adam_update(self, param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps, weight_decay,
+                    max_exp_avg_sq=None, maximize=False, decoupled=False):
+        self.adam_kernel(param, grad, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                         weight_decay=weight_decay, max_exp_avg_sq=max_exp_avg_sq, maximize=maximize,
+                         decoupled=decoupled)(step)
+
+    def adam_kernel(self, param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay,
                     max_exp_avg_sq=None, maximize=False, decoupled=False):
         dt = param.dtype
         one_minus_beta1, one_minus_beta2, beta2_, eps_, decay = _consts(dt, 1.0 - beta1, 1.0 - beta2, beta2, eps,
                                                                          weight_decay)
-        if maximize:
-            grad = np.negative(grad)
-        if weight_decay:
-            if decoupled:
-                param *= _consts(dt, 1.0 - lr * weight_decay)[0]
+        shrink = _consts(dt, 1.0 - lr * weight_decay)[0] if weight_decay and decoupled else None
+        coupled = bool(weight_decay) and not decoupled
+        # exp_avg.lerp_(grad, 1 - beta1) with torch's formula for a small weight (beta1 > 0.5) and for a large one
+        # (grad - (grad - exp_avg) * beta1)
+        small_weight = beta1 > 0.5
+        large_weight = _consts(dt, 1.0)[0] - one_minus_beta1
+        vmax = max_exp_avg_sq
+        # scratch kept between steps for a small bucket (two allocations fewer per step), not for a big one
+        # (two more copies of the parameters held for the optimizer's life)
+        keep = param.size <= _KEPT_SCRATCH_SIZE
+        scratch = (np.empty_like(param), np.empty_like(param)) if keep else None
+
+        def run(step: int) -> None:
+            tmp, denom = scratch if keep else (np.empty_like(param), np.empty_like(param))
+            g = np.negative(grad) if maximize else grad
+            if shrink is not None:
+                np.multiply(param, shrink, out=param)
+            elif coupled:
+                g = g + decay * param
+            np.subtract(g, exp_avg, out=tmp)
+            if small_weight:
+                tmp *= one_minus_beta1
+                np.add(exp_avg, tmp, out=exp_avg)
             else:
-                grad = grad + decay * param
-        tmp = np.subtract(grad, exp_avg)
-        if beta1 > 0.5:  # exp_avg.lerp_(grad, 1 - beta1) with torch's formula for a small weight (Python floats:
-            # comparing the 0-d array would cost a ufunc call)
-            tmp *= one_minus_beta1
-            exp_avg += tmp
-        else:  # ... and for a large one (beta1 <= 0.5): grad - (grad - exp_avg) * (1 - weight)
-            tmp *= _consts(dt, 1.0)[0] - one_minus_beta1
-            np.subtract(grad, tmp, out=exp_avg)
-        np.multiply(grad, one_minus_beta2, out=tmp)
-        tmp *= grad
-        exp_avg_sq *= beta2_
-        exp_avg_sq += tmp
-        if max_exp_avg_sq is None:
-            denom = np.sqrt(exp_avg_sq)
-        else:  # amsgrad
-            np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-            denom = np.sqrt(max_exp_avg_sq)
-        denom /= np.array(math.sqrt(1.0 - beta2**step), dt)
-        denom += eps_
-        np.divide(exp_avg, denom, out=tmp)
-        tmp *= np.array(-lr / (1.0 - beta1**step), dt)  # -step_size
-        param += tmp
+                tmp *= large_weight
+                np.subtract(g, tmp, out=exp_avg)
+            np.multiply(g, one_minus_beta2, out=tmp)
+            tmp *= g
+            np.multiply(exp_avg_sq, beta2_, out=exp_avg_sq)
+            np.add(exp_avg_sq, tmp, out=exp_avg_sq)
+            if vmax is None:
+                np.sqrt(exp_avg_sq, out=denom)
+            else:  # amsgrad
+                np.maximum(vmax, exp_avg_sq, out=vmax)
+                np.sqrt(vmax, out=denom)
+            denom /= np.array(math.sqrt(1.0 - beta2**step), dt)
+            denom += eps_
+            np.divide(exp_avg, denom, out=tmp)
+            tmp *= np.array(-lr / (1.0 - beta1**step), dt)  # -step_size
+            np.add(param, tmp, out=param)
+        return run
 
     # ---- column statistics and the fused affine apply ------------------------
     def column_moments(self, x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
