@@ -456,6 +456,29 @@ class Normalizer:
                                     f"{self.n_features} fitted features{fitted}")
         return np.array(names, dtype=object)
 
+    def to_sklearn(self) -> Any:
+        """The fitted scikit-learn scaler of this normalizer's method: ``StandardScaler`` (with_mean, with_std),
+        ``MinMaxScaler`` (feature_range, clip) or ``MaxAbsScaler`` (clip), with every fitted attribute scikit-learn
+        sets (``n_samples_seen_``, ``n_features_in_``, ``feature_names_in_`` when the features have names, and the
+        method's statistics), so that its ``transform`` and ``inverse_transform`` are ours (to float64 rounding:
+        scikit-learn divides by ``scale_`` where we multiply by its inverse, a few ulp). Needs scikit-learn.
+
+        Deliberate differences, made so that the transform is ours:
+
+        - ``StandardScaler``: ``scale_`` is our std, with our ``ddof`` (1 by default; scikit-learn's own fit
+          divides by n), while ``var_`` holds what scikit-learn's ``var_`` holds, the variance of the fitted rows
+          (M2 / n, ddof 0): its ``partial_fit`` merges it with ``n_samples_seen_``, and then sets ``scale_`` to
+          ``sqrt(var_)``, the std with ddof 0. A constant feature's ``scale_`` is 1, as in both.
+        - ``MinMaxScaler``: a constant feature's ``scale_`` is 1, as ours (scikit-learn's fit gives it
+          ``high - low``: the two differ only away from the constant); ``min_`` is ``low - data_min_ * scale_``.
+
+        A normalizer of unknown row count (``from_stats(count=None)``) is an error (scikit-learn needs
+        ``n_samples_seen_``), as is ``clip=True`` for maxabs with a scikit-learn whose MaxAbsScaler cannot clip.
+        ``set_output(transform="pandas")`` is carried over."""
+        from ..export.sklearn import to_sklearn
+
+        return to_sklearn(self)
+
     # ---- state -----------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         return _state.config(self)

@@ -9,7 +9,7 @@ import sys
 
 import tinygrad_norm as tn
 
-from .training import NORMS, OPTIMIZERS, TARGET_NORMS, TrainingConfig
+from .training import NORMS, OPTIMIZERS, PLATEAU, SCHEDULERS, TARGET_NORMS, TrainingConfig
 
 DEFAULTS = TrainingConfig()
 
@@ -69,7 +69,8 @@ def _train(args: argparse.Namespace) -> int:
 
     config = TrainingConfig(num_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                             optimizer=args.optimizer, seed=args.seed, hidden_size=args.hidden_size, norm=args.norm,
-                            target_norm=args.target_norm, device=args.device, artifact_dir=args.artifact_dir,
+                            target_norm=args.target_norm, weight_decay=args.weight_decay, scheduler=args.scheduler,
+                            early_stopping=args.early_stopping, device=args.device, artifact_dir=args.artifact_dir,
                             data=args.data,
                             progress=False if args.no_progress else None, verbose=args.verbose)
     train(config, log=log, resume=args.resume)
@@ -80,7 +81,8 @@ def _infer(args: argparse.Namespace) -> int:
     from .inference import infer
 
     infer(args.artifact_dir, data=args.data, device=args.device, num_samples=args.samples,
-          show_chart=not args.no_chart, plot=args.plot, checkpoint=args.checkpoint, strict=args.strict, log=log)
+          show_chart=not args.no_chart, plot=args.plot, checkpoint=args.checkpoint, strict=args.strict, log=log,
+          export=tuple(args.export) if args.export else None)
     return 0
 
 
@@ -134,6 +136,18 @@ def add_commands(sub) -> None:
                    help="scale the targets by statistics of the training targets for the loss; the model's last "
                         "layer inverts it, so predictions and every reported figure stay in $100,000 (default: "
                         "%(default)s, Burn's recipe)")
+    p.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay, metavar="FLOAT",
+                   help="the optimizer's weight_decay: an L2 penalty added to the gradient, as torch.optim.Adam's "
+                        "and SGD's (default: %(default)s)")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default=DEFAULTS.scheduler,
+                   help="the learning rate per epoch (tn.optim.lr_scheduler, stepped after each epoch): none "
+                        "(constant, Burn's example); step: StepLR, x0.1 every third of --epochs; cosine: "
+                        "CosineAnnealingLR from --lr to 0 over --epochs; plateau: ReduceLROnPlateau on the valid "
+                        f"loss, x{PLATEAU['factor']:g} after {PLATEAU['patience']} epochs without improvement "
+                        "(default: %(default)s)")
+    p.add_argument("--early-stopping", type=_positive_int, default=DEFAULTS.early_stopping, metavar="PATIENCE",
+                   help="stop when the valid loss has not improved for PATIENCE epochs (Burn's "
+                        "MetricEarlyStoppingStrategy); infer uses the best epoch (default: off)")
     p.add_argument("--artifact-dir", default=DEFAULTS.artifact_dir, help="where artifacts go (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is "
                                                               "not a terminal)")
@@ -152,6 +166,9 @@ def add_commands(sub) -> None:
     p.add_argument("--no-chart", action="store_true", help="skip the terminal chart")
     p.add_argument("--strict", action="store_true", help="exit 2 when a feature of the rows differs from the "
                    "training statistics (outside the training range, mean shifted, spread changed)")
+    p.add_argument("--export", nargs=2, metavar=("FORMAT", "PATH"),
+                   help="also write the model, its normalizers inside, to PATH: 'torch' (a torch.export .pt2 that "
+                        "torch alone loads) or 'onnx' (opset 17); written atomically and checked against the model")
     p.add_argument("--artifact-dir", default=DEFAULTS.artifact_dir, help="where train wrote (default: %(default)s)")
     _data_arg(p)
     p.set_defaults(run=_infer)

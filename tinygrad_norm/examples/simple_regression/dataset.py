@@ -13,20 +13,20 @@ split in the same proportions).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 import tinygrad_norm as tn
 from tinygrad_norm.datasets import COLUMNS, FEATURES, TARGET, DataError
-from tinygrad_norm.errors import ArgumentError
 
 NUM_FEATURES = len(FEATURES)
 SPLIT_SEED = 1337
 FULL_ROWS, VALID_ROWS, TEST_ROWS = 20640, 2000, 2000
 
-__all__ = ["COLUMNS", "FEATURES", "NUM_FEATURES", "TARGET", "BatchMinMax", "DataError", "DataLoader",
-           "HousingBatcher", "HousingDataset", "HousingDistrictItem", "split_sizes"]
+__all__ = ["COLUMNS", "FEATURES", "NUM_FEATURES", "TARGET", "BatchMinMax", "DataError", "HousingBatcher",
+           "HousingDataset", "HousingDistrictItem", "make_batcher", "split_sizes"]
 
 
 # ---- the dataset and its split --------------------------------------------------------------------
@@ -48,9 +48,14 @@ class HousingDistrictItem:
     median_house_value: float
 
 
-class HousingDataset:
-    """Rows of features and targets (float32). ``load`` reads the table, ``split`` gives Burn's
-    train/valid/test parts; ``source`` and ``fingerprint`` say which data it is."""
+def _item(features: np.ndarray, target: np.floating) -> HousingDistrictItem:
+    return HousingDistrictItem(features, float(target))
+
+
+class HousingDataset(tn.data.Dataset):
+    """Rows of features and targets (float32), Burn's ``Dataset<HousingDistrictItem>``. ``load`` reads
+    the table, ``split`` gives Burn's train/valid/test parts; ``source`` and ``fingerprint`` say which
+    data it is. ``__getitems__`` gives a DataLoader a whole batch with one index per array."""
 
     def __init__(self, features: np.ndarray, targets: np.ndarray, name: str = "all", source: str = "arrays",
                  fingerprint: str | None = None) -> None:
@@ -92,11 +97,17 @@ class HousingDataset:
     def __getitem__(self, i: int) -> HousingDistrictItem:
         return HousingDistrictItem(self.features[i], float(self.targets[i]))
 
+    def __getitems__(self, indices: Sequence[int]) -> tn.data.Rows:
+        """The items at ``indices``, held as the stacked features (B, 8) and targets (B,)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        # (ndarray.take: the rows features[idx] gives, several times faster for a batch of rows)
+        return tn.data.Rows((self.features.take(idx, axis=0), self.targets.take(idx)), item=_item)
+
     def __repr__(self) -> str:
         return f"HousingDataset({self.name}: {len(self)} rows x {NUM_FEATURES} features)"
 
 
-# ---- batching, as Burn's HousingBatcher + DataLoader ------------------------------------------------
+# ---- batching, as Burn's HousingBatcher (the DataLoader is tn.data.DataLoader) --------------------
 class BatchMinMax:
     """The bug Burn's example once shipped: min-max statistics taken from each batch by itself.
 
@@ -112,7 +123,8 @@ class BatchMinMax:
 
 
 class HousingBatcher:
-    """Turns rows into ``(inputs (B, 8), targets (B, 1))`` Tensors on ``device``.
+    """Turns items into ``(inputs (B, 8), targets (B, 1))`` Tensors on ``device``: the DataLoader's
+    ``collate_fn``, as Burn's ``Batcher`` is its DataLoaderBuilder's.
 
     Burn's batcher also normalizes; here the fitted statistics live inside the model (its
     ``Normalize`` layer) so a checkpoint carries them, and the batcher only applies a per-batch
@@ -123,52 +135,23 @@ class HousingBatcher:
         self.device = device
         self.per_batch = per_batch
 
-    def batch_arrays(self, features: np.ndarray, targets: np.ndarray):
+    def batch_arrays(self, features: np.ndarray, targets: np.ndarray) -> tuple[tn.Tensor, tn.Tensor]:
         if self.per_batch is not None:
             features = self.per_batch(features)
         return (tn.Tensor(features, device=self.device),
                 tn.Tensor(targets.reshape(-1, 1), device=self.device))
 
-    def batch(self, items: list[HousingDistrictItem]):
-        feats = np.stack([it.features for it in items]).astype(np.float32)
-        targets = np.array([it.median_house_value for it in items], dtype=np.float32)
-        return self.batch_arrays(feats, targets)
+    def batch(self, items: Sequence[HousingDistrictItem]) -> tuple[tn.Tensor, tn.Tensor]:
+        """Burn's ``Batcher::batch``. ``items`` from ``HousingDataset.__getitems__`` are already stacked
+        columns (tn.data.Rows): no step per row."""
+        if isinstance(items, tn.data.Rows):
+            features, targets = items.columns
+        else:
+            features = np.stack([it.features for it in items]).astype(np.float32)
+            targets = np.array([it.median_house_value for it in items], dtype=np.float32)
+        return self.batch_arrays(features, targets)
 
-
-class DataLoader:
-    """Batches of a HousingDataset, reshuffled every epoch by a seeded generator when ``shuffle``."""
-
-    def __init__(self, dataset: HousingDataset, batcher: HousingBatcher, batch_size: int, shuffle: bool = False,
-                 seed: int | None = None) -> None:
-        if batch_size < 1:
-            raise ArgumentError(f"batch_size must be >= 1, got {batch_size}")
-        self.dataset, self.batcher, self.batch_size, self.shuffle = dataset, batcher, batch_size, shuffle
-        self._rng = np.random.default_rng(seed)
-
-    @property
-    def rng_state(self) -> dict:
-        """The shuffling generator's state (saved in epoch checkpoints so a resumed run shuffles identically)."""
-        return self._rng.bit_generator.state
-
-    @rng_state.setter
-    def rng_state(self, state: dict) -> None:
-        try:
-            self._rng.bit_generator.state = state
-        except (TypeError, ValueError, KeyError) as e:
-            raise ArgumentError(f"not a generator state of this DataLoader ({e})") from None
-
-    def __len__(self) -> int:
-        return -(-len(self.dataset) // self.batch_size)
-
-    def __iter__(self):
-        n = len(self.dataset)
-        features, targets = self.dataset.features, self.dataset.targets
-        if self.shuffle:  # one gather per epoch, then contiguous batches (the same rows as gathering each)
-            order = self._rng.permutation(n)
-            features, targets = features[order], targets[order]
-        for start in range(0, n, self.batch_size):
-            sl = slice(start, start + self.batch_size)
-            yield self.batcher.batch_arrays(features[sl], targets[sl])
+    __call__ = batch  # a collate_fn
 
 
 def make_batcher(norm: str, device: str) -> HousingBatcher:

@@ -3,6 +3,7 @@ the first 1000 test rows in one batch, print one sample and draw predicted vs ex
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import sys
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from .model import (
 
 COLLAPSE_RATIO = 0.05
 CHECKPOINTS = ("best", "last")
+# --export FORMAT PATH: what each format writes, the module it needs and how to install it
+EXPORT_FORMATS = {"torch": ("torch", "pip install torch"), "onnx": ("onnx", "pip install 'tinygrad_norm[onnx]'")}
 
 
 @dataclass
@@ -46,6 +49,7 @@ class InferenceResult:
     checkpoint: str = "best"
     target_norm: str = "none"  # predictions and every figure below are in the target's units either way
     drift: tn.DriftReport | None = None  # the predicted rows against the training statistics (None: the model has none)
+    exported: Path | None = None  # the file --export wrote
 
     @property
     def mse(self) -> float:
@@ -193,20 +197,84 @@ def check_drift(model: RegressionModel, features: np.ndarray, norm: str, strict:
     return report
 
 
+def check_export(export: tuple[str, str] | None) -> None:
+    """``--export FORMAT PATH``: a format we write, its dependency installed and a path it can take, checked
+    before any work."""
+    if export is None:
+        return
+    if not isinstance(export, (tuple, list)) or len(export) != 2:
+        raise ArgumentError(f"--export takes a format and a path (--export onnx model.onnx), got {export!r}")
+    kind, path = export
+    if kind not in EXPORT_FORMATS:
+        raise ArgumentError(f"--export: unknown format {kind!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    module, install = EXPORT_FORMATS[kind]
+    if importlib.util.find_spec(module) is None:
+        raise tn.MissingDependencyError(f"--export {kind} needs {module}: {install}")
+    if kind == "torch" and Path(path).suffix != ".pt2":
+        raise ArgumentError(f"--export torch {path}: the file is a torch.export program, whose name ends in .pt2 "
+                            "(what torch.export.load expects); name it so")
+    if Path(path).is_dir():
+        raise ArgumentError(f"--export {kind} {path}: that is a folder; give the file to write")
+
+
+def check_exportable(norm: str) -> None:
+    """A model of ``--norm batch-minmax`` expects each batch scaled by itself, in the batcher: not exportable."""
+    if norm == "batch-minmax":
+        raise ArgumentError("--export: a --norm batch-minmax model expects each batch min-max scaled by its own "
+                            "statistics (the bug this example shows), which is not part of the model; the exported "
+                            "model would take raw features and predict garbage. Export a --norm minmax or standard "
+                            "model")
+
+
+def export_model(model: RegressionModel, export: tuple[str, str], rows: np.ndarray, norm: str,
+                 log=print) -> Path:
+    """Write ``model`` (its normalizers inside) as ``export`` = (format, path) says, atomically, checked on
+    ``rows`` (raw features) against the model, and say what was written."""
+    kind, path = export
+    check_exportable(norm)
+    path = Path(path)
+    if kind == "torch":
+        tn.export.save_torch(model, path, example_input=rows)
+        how = f"a torch.export program: torch alone loads it, torch.export.load({str(path)!r}).module()(x)"
+    else:
+        tn.export.to_onnx(model, path, example_input=rows)
+        how = (f"ONNX (opset 17): input 'input', output 'output'; e.g. onnxruntime.InferenceSession({str(path)!r})"
+               ".run(None, {'input': x})")
+    first = model.normalize
+    if not isinstance(first, tn.nn.Normalize):
+        inside = ["its BatchNorm1d and its running statistics" if isinstance(first, tn.nn.BatchNorm1d)
+                  else f"its {type(first).__name__}"]
+    else:
+        inside = ["its input normalizer"] if first.normalizer is not None else []
+    if model.denormalize is not None:
+        inside.append("the target normalizer's inverse")
+    held = f"{' and '.join(inside)} inside" if inside else f"no normalizer inside: --norm {norm}"
+    log(f"exported the model to {path}, {how}; x is (batch, {rows.shape[1]}) raw float32 features, the output "
+        f"(batch, 1) is in $100,000 ({held}); it gives this model's predictions for the {len(rows)} rows above")
+    return path
+
+
 def infer(artifact_dir: str | Path = "artifacts/simple-regression", data: str | None = None, device: str = "cpu",
           num_samples: int = 1000, show_chart: bool = True, plot: str | None = None, checkpoint: str = "best",
-          strict: bool = False, log=print) -> InferenceResult:
+          strict: bool = False, log=print, export: tuple[str, str] | None = None) -> InferenceResult:
     """Predict the first ``num_samples`` test rows with the trained model and report how well it does.
 
     Before the metrics, the rows are checked against the training statistics the model carries
     (:meth:`tn.Normalizer.drift`): the flagged features are printed, or one line saying none is; with
-    ``strict`` a flagged feature is a DataError (the command exits 2) before anything is predicted."""
+    ``strict`` a flagged feature is a DataError (the command exits 2) before anything is predicted.
+
+    ``export``, a (format, path) pair: after the report, the model is written to ``path`` as ``"torch"``
+    (``tn.export.save_torch``: a ``.pt2`` that torch alone loads) or ``"onnx"`` (``tn.export.to_onnx``), its
+    normalizers inside, atomically, and checked on the predicted rows against this model."""
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ArgumentError(f"--samples must be an integer >= 1, got {num_samples!r}")
+    check_export(export)
     if plot:
         tn.plotting.pyplot()  # without matplotlib: say so now, not after the work
     model, info = load_checkpoint(artifact_dir, checkpoint, device)
     norm, target_norm = info["config"]["norm"], info["config"]["target_norm"]
+    if export is not None:  # before the work
+        check_exportable(norm)
     full = HousingDataset.load(data)
     trained_on = info["data"].get("fingerprint")
     trained_on = trained_on if isinstance(trained_on, str) else None
@@ -238,4 +306,6 @@ def infer(artifact_dir: str | Path = "artifacts/simple-regression", data: str | 
     if plot:
         save_plot(result, plot)
         log(f"wrote {plot}")
+    if export is not None:
+        result.exported = export_model(model, export, test.features[:n], norm, log)
     return result

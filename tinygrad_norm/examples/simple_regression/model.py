@@ -104,6 +104,11 @@ class RegressionModel(nn.Module):
         out = self.output_layer(self.hidden(inputs))
         return out if self.denormalize is None else self.denormalize(out)
 
+    def export_layers(self) -> list[nn.Module]:
+        """The layers ``forward`` applies, in order: what ``tn.export`` translates (and checks against forward)."""
+        layers = [self.normalize, self.input_layer, self.activation, self.output_layer]
+        return layers if self.denormalize is None else [*layers, self.denormalize]
+
     def forward_step(self, inputs: tn.Tensor, targets: tn.Tensor) -> RegressionOutput:
         """The training step's loss: the MSE to ``targets`` (B, 1), or, under target normalization, the MSE
         between the network's normalized output and the normalized targets (scikit-learn's

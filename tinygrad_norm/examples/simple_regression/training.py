@@ -1,12 +1,19 @@
 """Training, as Burn's ``examples/simple-regression/src/training.rs``: Adam 1e-3 (or SGD), batch 256,
 100 epochs, seed 1337; per-epoch train and validation loss; artifacts in ``artifact_dir``.
 
+Burn's Learner features, as options: ``weight_decay`` (the optimizer's), a learning-rate ``scheduler``
+(tn.optim.lr_scheduler, stepped once per epoch; see SCHEDULERS), ``early_stopping`` (Burn's
+MetricEarlyStoppingStrategy on the valid loss), iterations per second in the progress bar, Burn's
+learner summary at the end, and the best epoch's metrics on the test split (MSE, RMSE, MAE).
+
 Artifacts, published when the run completes, as one unit (an interrupted or failed run leaves the
 previous ones untouched):
 
 - ``model.npz``: the config, which data it was trained on (source, sha256 fingerprint, rows), the
-  training targets' mean (the baseline), and two checkpoints of the model (normalizer statistics
-  included): ``best`` (lowest validation loss) and ``last``;
+  training targets' mean (the baseline), two checkpoints of the model (normalizer statistics
+  included): ``best`` (lowest validation loss) and ``last``, ``test``: the best epoch's metrics on the
+  test split (see :func:`regression_metrics`), and ``history``: every epoch's learning rate and where the run
+  stopped;
 - ``metrics.csv``: epoch, train loss, valid loss (MSE in the target's units, with or without
   ``--target-norm``).
 
@@ -17,9 +24,9 @@ those paths sees all of the old run or all of the new one, never one run's model
 metrics. The run before the current one is kept (a reader may still be reading it); older ones go.
 
 While it runs, ``checkpoints/epoch-N.npz`` holds a recent epoch's whole state (model, optimizer,
-the shuffling generator, the history; written every 2 s, after the last epoch, and on Ctrl-C for the
-last finished epoch), so ``train --resume`` continues an interrupted run bit-identically from there;
-``.lock`` keeps a second run out of the folder.
+the scheduler, early stopping, the shuffling generator, the history; written every 2 s, after the last
+epoch, and on Ctrl-C for the last finished epoch), so ``train --resume`` continues an interrupted run
+bit-identically from there; ``.lock`` keeps a second run out of the folder.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ import tinygrad_norm as tn
 from tinygrad_norm import nn
 from tinygrad_norm.errors import ArgumentError, ArtifactError
 
-from .dataset import FEATURES, TARGET, DataError, DataLoader, HousingDataset, make_batcher
+from .dataset import FEATURES, TARGET, DataError, HousingDataset, make_batcher
 from .model import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
@@ -60,12 +67,21 @@ from .model import (
     RegressionModel,
     check_model,
     dead_units,
+    evaluating,
     model_config,
     upgrade_state,
 )
 
 OPTIMIZERS = ("adam", "sgd")
 DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}
+# --scheduler: the learning rate per epoch (tn.optim.lr_scheduler, stepped after each epoch's validation).
+# none: constant (Burn's example). step: StepLR, x0.1 every third of --epochs (two drops). cosine:
+# CosineAnnealingLR from the lr to 0 over --epochs. plateau: ReduceLROnPlateau on the valid loss, x0.1 after 5
+# epochs without a 1e-4 relative improvement (torch's defaults but patience 5, shorter than a 100-epoch run's).
+SCHEDULERS = ("none", "step", "cosine", "plateau")
+PLATEAU = {"mode": "min", "factor": 0.1, "patience": 5, "threshold": 1e-4}
+SPANS_EPOCHS = ("step", "cosine")  # schedules shaped by --epochs: a resume must keep it
+USD = 100_000  # the target's unit: the median house value in $100,000
 RUNS_DIR, CURRENT = "runs", "current"  # runs/<run id>/ holds one run's artifacts; current -> runs/<published>
 # flags become allocations: keep them to sizes this example can mean
 LIMITS = {"num_epochs": 1_000_000, "batch_size": 1 << 24, "hidden_size": 1 << 16}
@@ -81,6 +97,9 @@ class TrainingConfig:
     hidden_size: int = 64
     norm: str = "minmax"
     target_norm: str = "none"  # "standard"/"minmax": the loss is in normalized target units (reports are not)
+    weight_decay: float = 0.0  # the optimizer's weight_decay (an L2 term in the gradient, as torch.optim's)
+    scheduler: str = "none"  # one of SCHEDULERS
+    early_stopping: int | None = None  # patience: stop when the valid loss has not improved for that many epochs
     device: str = "cpu"
     artifact_dir: str = "artifacts/simple-regression"
     data: str | None = None
@@ -108,6 +127,16 @@ class TrainingConfig:
         if self.learning_rate is not None and not (isinstance(self.learning_rate, (int, float))
                                                    and math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise ArgumentError(f"--lr must be a finite number > 0, got {self.learning_rate!r}")
+        if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float)) \
+                or not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ArgumentError(f"--weight-decay must be a finite number >= 0, got {self.weight_decay!r}")
+        if self.scheduler not in SCHEDULERS:
+            raise ArgumentError(f"unknown --scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+        patience = self.early_stopping
+        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int)
+                                     or not 1 <= patience <= LIMITS["num_epochs"]):
+            raise ArgumentError(f"--early-stopping must be a number of epochs from 1 to {LIMITS['num_epochs']}, got "
+                                f"{patience!r}")
         tn.get_backend(self.device)  # unknown or unavailable device: a clear error before any work
 
 
@@ -123,6 +152,10 @@ class TrainingResult:
     best_state: dict[str, Any] | None = None  # the model's state dict at the best epoch
     target_mean: float = 0.0  # of the training split: the baseline prediction
     data: dict[str, Any] = field(default_factory=dict)  # source, fingerprint, rows
+    learning_rates: list[float] = field(default_factory=list)  # the lr each epoch trained with
+    stopped_epoch: int | None = None  # the epoch after which early stopping ended the run
+    iterations_per_s: float = 0.0  # training batches (forward, backward, step) per second, this session's epochs
+    test: dict[str, Any] | None = None  # regression_metrics of the best epoch's model (train() fills it)
 
     @property
     def best_valid(self) -> tuple[float, int]:
@@ -139,18 +172,49 @@ class TrainingResult:
         return model.eval()
 
     def summary(self) -> str:
-        """The learner summary, in the layout of Burn's."""
-        rows = ["| Split | Metric | Min.     | Epoch    | Max.     | Epoch    |",
-                "|-------|--------|----------|----------|----------|----------|"]
-        for split, values in (("Train", self.train_losses), ("Valid", self.valid_losses)):
-            if not values:
-                continue
-            lo, hi = int(np.argmin(values)), int(np.argmax(values))
-            rows.append(f"| {split} | Loss   | {values[lo]:<8.4f} | {lo + 1:<8} | {values[hi]:<8.4f} | {hi + 1:<8} |")
-        return "\n".join(rows)
+        """Burn's learner summary (``LearnerSummary``'s Display): for each split and metric, the lowest and
+        highest value with its epoch (the first epoch of the lowest, the last of the highest, as Rust's
+        ``min_by``/``max_by`` pick). Loss is the MSE in $100,000 squared; the test split is measured once, with
+        the best epoch's model; its RMSE and MAE are in dollars."""
+        series: list[tuple[str, str, list[tuple[int, float]]]] = [
+            ("Train", "Loss", list(enumerate(self.train_losses, 1)))]
+        if self.config.scheduler != "none":
+            series.append(("Train", "Learning Rate", list(enumerate(self.learning_rates, 1))))
+        series.append(("Valid", "Loss", list(enumerate(self.valid_losses, 1))))
+        if self.test:
+            at = self.test["epoch"]
+            series += [("Test", "Loss", [(at, self.test["mse"])]), ("Test", "RMSE ($)", [(at, self.test["rmse_usd"])]),
+                       ("Test", "MAE ($)", [(at, self.test["mae_usd"])])]
+        rows = []
+        for split, name, entries in series:
+            if entries:
+                lo = min(entries, key=lambda e: e[1])
+                hi = max(reversed(entries), key=lambda e: e[1])
+                rows.append((split, name, _burn_value(lo[1]), str(lo[0]), _burn_value(hi[1]), str(hi[0])))
+        ws = 5  # "Train"
+        wm = max(len("Metric"), *(len(name) for _, name, _ in series))
+        # Burn's columns are 9 wide (a value of more digits pushes its row out); here they widen to fit
+        wv = max(9, *(len(r[k]) + 1 for r in rows for k in (2, 4))) if rows else 9
+        we = max(9, *(len(r[k]) + 1 for r in rows for k in (3, 5))) if rows else 9
+        lines = [f"{'':=>24} Learner Summary {'':=>24}", f"Total Epochs: {len(self.valid_losses)}", "", "",
+                 f"| {'Split':<{ws}} | {'Metric':<{wm}} | {'Min.':<{wv}}| {'Epoch':<{we}}| {'Max.':<{wv}}| "
+                 f"{'Epoch':<{we}}|",
+                 f"|{'':->{ws + 2}}|{'':->{wm + 2}}|{'':->{wv + 1}}|{'':->{we + 1}}|{'':->{wv + 1}}|{'':->{we + 1}}|"]
+        for split, name, lo, lo_epoch, hi, hi_epoch in rows:
+            lines.append(f"| {split:<{ws}} | {name:<{wm}} | {lo:<{wv}}| {lo_epoch:<{we}}| {hi:<{wv}}| "
+                         f"{hi_epoch:<{we}}|")
+        return "\n".join(lines)
 
 
-def evaluate(model: RegressionModel, loader: DataLoader) -> float:
+def _burn_value(value: float) -> str:
+    """A value as Burn's summary prints it: 3 decimals, or Rust's scientific form below 0.01."""
+    if value < 1e-2:
+        mantissa, exponent = f"{value:.3e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return f"{value:.3f}"
+
+
+def evaluate(model: RegressionModel, loader: tn.data.DataLoader) -> float:
     """Mean squared error of the model's predictions over every row the loader gives, in the target's units
     (what ``model(x)`` returns, whatever units training's loss is in)."""
     total, count = 0.0, 0
@@ -183,8 +247,49 @@ class _Run:
 
     model: RegressionModel
     optimizer: tn.optim.Optimizer
-    train_loader: DataLoader
-    valid_loader: DataLoader
+    train_loader: tn.data.DataLoader
+    valid_loader: tn.data.DataLoader
+    scheduler: Any = None  # a tn.optim.lr_scheduler scheduler, or None (--scheduler none)
+    early_stopping: EarlyStopping | None = None
+
+
+class EarlyStopping:
+    """Burn's ``MetricEarlyStoppingStrategy`` on the valid loss (``Direction::Lowest``,
+    ``StoppingCondition::NoImprovementSince { n_epochs: patience }``): after each epoch, a loss below the best
+    so far becomes the best; otherwise the run stops once ``patience`` epochs have passed since the best one.
+    ``state_dict`` / ``load_state_dict`` carry it across a resume."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.best_value = math.inf  # (Burn: f64::MAX)
+        self.best_epoch = 1  # (Burn's initial value)
+
+    def should_stop(self, epoch: int, value: float) -> bool:
+        if value < self.best_value:
+            self.best_value, self.best_epoch = value, epoch
+            return False
+        return epoch - self.best_epoch >= self.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"patience": self.patience, "best_value": self.best_value, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or state.get("patience") != self.patience \
+                or not isinstance(state.get("best_epoch"), int) or not isinstance(state.get("best_value"), float):
+            raise ArgumentError(f"not the state of an early stopping with patience {self.patience}: {state!r}")
+        self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
+
+
+def _scheduler(config: TrainingConfig, optimizer: tn.optim.Optimizer) -> Any:
+    """The --scheduler setting's scheduler (see SCHEDULERS), or None."""
+    schedulers = tn.optim.lr_scheduler
+    if config.scheduler == "step":
+        return schedulers.StepLR(optimizer, step_size=-(-config.num_epochs // 3), gamma=0.1)
+    if config.scheduler == "cosine":
+        return schedulers.CosineAnnealingLR(optimizer, T_max=config.num_epochs)
+    if config.scheduler == "plateau":
+        return schedulers.ReduceLROnPlateau(optimizer, **PLATEAU)
+    return None
 
 
 def _build(config: TrainingConfig, train_set: HousingDataset, valid_set: HousingDataset) -> _Run:
@@ -209,19 +314,23 @@ def _build(config: TrainingConfig, train_set: HousingDataset, valid_set: Housing
         normalizer, device=config.device, target_normalizer=target_normalizer)
     batcher = make_batcher(config.norm, config.device)
     params = model.parameters()
-    optimizer = (tn.optim.Adam(params, lr=config.lr) if config.optimizer == "adam"
-                 else tn.optim.SGD(params, lr=config.lr))
-    return _Run(model, optimizer, DataLoader(train_set, batcher, config.batch_size, shuffle=True, seed=config.seed),
-                DataLoader(valid_set, batcher, config.batch_size))
+    kind = tn.optim.Adam if config.optimizer == "adam" else tn.optim.SGD
+    optimizer = kind(params, lr=config.lr, weight_decay=config.weight_decay)
+    return _Run(model, optimizer,
+                tn.data.DataLoader(train_set, config.batch_size, shuffle=True, seed=config.seed, collate_fn=batcher),
+                tn.data.DataLoader(valid_set, config.batch_size, collate_fn=batcher),
+                scheduler=_scheduler(config, optimizer),
+                early_stopping=EarlyStopping(config.early_stopping) if config.early_stopping else None)
 
 
 def fit(config: TrainingConfig, train_set: HousingDataset, valid_set: HousingDataset, log=print,
         show_model: bool = False, resume_from: dict[str, Any] | None = None,
         on_epoch: Callable[[TrainingResult, _Run], None] | None = None) -> TrainingResult:
     """Train on ``train_set``, validating every epoch; stops at the first inf/NaN loss (recording its
-    epoch in ``diverged_epoch``) instead of raising. Writes nothing itself: ``on_epoch(result, run)``
-    is called after every epoch (``train`` saves its epoch checkpoints there). ``resume_from`` is an
-    epoch checkpoint to continue from; ``show_model`` logs the model summary."""
+    epoch in ``diverged_epoch``) instead of raising, and when early stopping says so (``stopped_epoch``).
+    After each epoch's validation the scheduler steps (ReduceLROnPlateau on the valid loss). Writes nothing
+    itself: ``on_epoch(result, run)`` is called after every epoch (``train`` saves its epoch checkpoints
+    there). ``resume_from`` is an epoch checkpoint to continue from; ``show_model`` logs the model summary."""
     config.validate()
     start = time.perf_counter()
     run = _build(config, train_set, valid_set)
@@ -239,11 +348,14 @@ def fit(config: TrainingConfig, train_set: HousingDataset, valid_set: HousingDat
     bar = _progress(config)
     if bar is not None:
         bar.update(first - 1)
+    train_seconds, iterations = 0.0, 0
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported as divergence below
             for epoch in range(first, config.num_epochs + 1):
                 model.train()
-                total, count = 0.0, 0
+                lr = optimizer.param_groups[0]["lr"]  # what this epoch trains with
+                total, count, batches = 0.0, 0, 0
+                started = time.perf_counter()
                 for inputs, targets in run.train_loader:
                     optimizer.zero_grad()
                     loss = model.forward_step(inputs, targets).loss
@@ -255,8 +367,11 @@ def fit(config: TrainingConfig, train_set: HousingDataset, valid_set: HousingDat
                     optimizer.step()
                     total += value * len(targets)
                     count += len(targets)
+                    batches += 1
                 if result.diverged_epoch is not None:
                     break
+                seconds = time.perf_counter() - started
+                train_seconds, iterations = train_seconds + seconds, iterations + batches
                 model.eval()
                 valid = evaluate(model, run.valid_loader)
                 if not math.isfinite(valid):
@@ -265,26 +380,64 @@ def fit(config: TrainingConfig, train_set: HousingDataset, valid_set: HousingDat
                 train_loss = total / count * to_target_units
                 result.train_losses.append(train_loss)
                 result.valid_losses.append(valid)
+                result.learning_rates.append(lr)
                 if valid < best:
                     best, result.best_state = valid, _copy_state(model)
-                if on_epoch is not None:
+                if config.scheduler == "plateau":
+                    run.scheduler.step(valid)
+                elif run.scheduler is not None:
+                    run.scheduler.step()
+                if run.early_stopping is not None and run.early_stopping.should_stop(epoch, valid):
+                    result.stopped_epoch = epoch
+                if on_epoch is not None:  # (after the scheduler and early stopping: their state is this epoch's)
                     on_epoch(result, run)
+                speed = batches / seconds if seconds > 0 else math.inf
                 if bar is not None:
-                    bar.set_postfix_str(f"train {train_loss:.4f}  valid {valid:.4f}  best {best:.4f}", refresh=False)
+                    bar.set_postfix_str(f"train {train_loss:.4f}  valid {valid:.4f}  best {best:.4f}  "
+                                        f"{speed:,.0f} it/s" + (f"  lr {lr:.3g}" if config.scheduler != "none" else ""),
+                                        refresh=False)
                     bar.update()
                 if config.verbose:
-                    log(f"Epoch {epoch:>3}/{config.num_epochs}  train loss {train_loss:.4f}  valid loss {valid:.4f}")
+                    log(f"Epoch {epoch:>3}/{config.num_epochs}  train loss {train_loss:.4f}  valid loss {valid:.4f}  "
+                        f"{speed:,.0f} it/s" + (f"  lr {lr:.3g}" if config.scheduler != "none" else ""))
+                if result.stopped_epoch is not None:
+                    break
     finally:
         if bar is not None:
             bar.close()
     result.seconds = time.perf_counter() - start
+    result.iterations_per_s = iterations / train_seconds if train_seconds > 0 else 0.0
     return result
+
+
+def regression_metrics(model: RegressionModel, loader: tn.data.DataLoader, epoch: int) -> dict[str, Any]:
+    """The model's errors over every row the loader gives (eval mode): ``mse`` in the target's units
+    ($100,000 squared, as the losses), ``rmse_usd`` and ``mae_usd`` in dollars; ``epoch`` says which
+    epoch's model it is. Errors are summed in float64."""
+    squares = absolute = 0.0
+    rows = 0
+    with tn.no_grad(), evaluating(model):
+        for inputs, targets in loader:
+            err = model(inputs).numpy().astype(np.float64) - targets.numpy().astype(np.float64)
+            squares += float(np.sum(err * err))
+            absolute += float(np.sum(np.abs(err)))
+            rows += err.size
+    mse = squares / rows
+    return {"checkpoint": "best", "epoch": epoch, "rows": rows, "mse": mse, "rmse_usd": math.sqrt(mse) * USD,
+            "mae_usd": absolute / rows * USD}
 
 
 # ---- epoch checkpoints (for --resume) and the published artifacts -------------------------------------------
 CHECKPOINT_DIR = "checkpoints"
 # settings a resumed run must share with the run it continues (the number of epochs may grow)
-_RESUME_KEYS = ("batch_size", "learning_rate", "optimizer", "seed", "hidden_size", "norm", "target_norm")
+_RESUME_KEYS = ("batch_size", "learning_rate", "optimizer", "seed", "hidden_size", "norm", "target_norm",
+                "weight_decay", "scheduler", "early_stopping")
+# 4: the config's weight_decay, scheduler and early_stopping; the scheduler's and early stopping's state, every
+# epoch's learning rate and the stopped epoch. Versions 2 and 3 resume as runs without them (model.npz stays 3:
+# what it gained is only added keys).
+EPOCH_VERSION = 4
+RESUMABLE_VERSIONS = (*READABLE_VERSIONS, EPOCH_VERSION)
+_BEFORE_4 = {"target_norm": "none", "weight_decay": 0.0, "scheduler": "none", "early_stopping": None}
 
 
 def _epoch_path(out_dir: Path, epoch: int) -> Path:
@@ -292,12 +445,17 @@ def _epoch_path(out_dir: Path, epoch: int) -> Path:
 
 
 def _epoch_state(result: TrainingResult, run: _Run, copy: bool = False) -> dict[str, Any]:
-    """The finished epoch's full state (model, optimizer, shuffling generator, history); ``copy``: detached
-    from the live run (the model's tensors and the lists change as training goes on)."""
-    return {"format": CHECKPOINT_FORMAT + "/epoch", "version": CHECKPOINT_VERSION, "config": asdict(result.config),
+    """The finished epoch's full state (model, optimizer, scheduler, early stopping, shuffling generator,
+    history); ``copy``: detached from the live run (the model's tensors and the lists change as training goes
+    on; the state dicts are copies already)."""
+    return {"format": CHECKPOINT_FORMAT + "/epoch", "version": EPOCH_VERSION, "config": asdict(result.config),
             "data": result.data, "epoch": len(result.valid_losses),
             "model": _copy_state(run.model) if copy else run.model.state_dict(), "best_state": result.best_state,
             "optimizer": run.optimizer.state_dict(), "loader_rng": run.train_loader.rng_state,
+            "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+            "early_stopping": run.early_stopping.state_dict() if run.early_stopping is not None else None,
+            "stopped_epoch": result.stopped_epoch,
+            "learning_rates": list(result.learning_rates) if copy else result.learning_rates,
             "train_losses": list(result.train_losses) if copy else result.train_losses,
             "valid_losses": list(result.valid_losses) if copy else result.valid_losses}
 
@@ -333,7 +491,8 @@ class _EpochSaver:
 
     def __call__(self, result: TrainingResult, run: _Run) -> None:
         now = time.perf_counter()
-        if len(result.valid_losses) == self.last_epoch or now - self.saved_at >= CHECKPOINT_EVERY_S:
+        last = len(result.valid_losses) == self.last_epoch or result.stopped_epoch is not None
+        if last or now - self.saved_at >= CHECKPOINT_EVERY_S:
             self.pending = None
             _save_epoch(self.out_dir, result, run)
             self.saved_at = time.perf_counter()
@@ -390,11 +549,11 @@ def _load_resume(out_dir: Path, config: TrainingConfig, fingerprint: str | None)
                                 "--resume to start a run")
     state = tn.load(path)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT + "/epoch" \
-            or state.get("version") not in READABLE_VERSIONS or not isinstance(state.get("config"), dict):
+            or state.get("version") not in RESUMABLE_VERSIONS or not isinstance(state.get("config"), dict):
         raise tn.CheckpointError(f"{path} is not an epoch checkpoint of this version; train without --resume")
     saved = state["config"]
-    if state["version"] == 2 and "target_norm" not in saved:  # version 2 had no target normalization
-        saved = {**saved, "target_norm": "none"}
+    if state["version"] < EPOCH_VERSION:  # what earlier versions had not: target normalization (2), the rest (3)
+        saved = {**_BEFORE_4, **saved}
     differ = [f"{k} {saved.get(k)!r} (checkpoint) vs {getattr(config, k)!r}" for k in _RESUME_KEYS
               if saved.get(k) != getattr(config, k)]
     if differ:
@@ -403,6 +562,15 @@ def _load_resume(out_dir: Path, config: TrainingConfig, fingerprint: str | None)
     if isinstance(state.get("epoch"), int) and state["epoch"] > config.num_epochs:
         raise ArgumentError(f"--resume: the run already has {state['epoch']} epochs; pass --epochs "
                             f"{state['epoch']} or more")
+    if config.scheduler in SPANS_EPOCHS and saved.get("num_epochs") != config.num_epochs:
+        raise ArgumentError(f"--resume: --scheduler {config.scheduler} is shaped by --epochs, and the run was "
+                            f"planned for {saved.get('num_epochs')!r}; pass --epochs {saved.get('num_epochs')!r} (a "
+                            "longer schedule is another run: train without --resume)")
+    if state.get("stopped_epoch") is not None:
+        stopper = state.get("early_stopping") or {}
+        raise ArgumentError(f"--resume: the run stopped early after epoch {state['stopped_epoch']} (--early-stopping "
+                            f"{config.early_stopping}: no better valid loss since epoch {stopper.get('best_epoch')}); "
+                            "it has finished. Train without --resume to start another")
     if fingerprint and (state.get("data") or {}).get("fingerprint") != fingerprint:
         raise ArgumentError("--resume: the data differs from the interrupted run's (sha256 of the values); pass the "
                          "same --data")
@@ -435,13 +603,21 @@ def _restore(state: dict[str, Any], result: TrainingResult, run: _Run) -> None:
         run.model.load_state_dict(upgrade_state(state["model"], result.config.norm))
         run.optimizer.load_state_dict(state["optimizer"])
         run.train_loader.rng_state = state["loader_rng"]
+        if run.scheduler is not None:
+            run.scheduler.load_state_dict(state["scheduler"])
+        if run.early_stopping is not None:
+            run.early_stopping.load_state_dict(state["early_stopping"])
         result.train_losses = [float(v) for v in state["train_losses"]]
         result.valid_losses = [float(v) for v in state["valid_losses"]]
+        # before version 4 every epoch trained with the one learning rate
+        lrs = state["learning_rates"] if state["version"] >= EPOCH_VERSION else [result.config.lr] * state["epoch"]
+        result.learning_rates = [float(v) for v in lrs]
         result.best_state = state["best_state"]
     except (KeyError, TypeError, ValueError) as e:
         raise tn.CheckpointError(f"the epoch checkpoint cannot be resumed from ({type(e).__name__}: {e}); "
                                  "train without --resume") from None
-    if len(result.valid_losses) != state.get("epoch") or len(result.train_losses) != len(result.valid_losses):
+    if len(result.valid_losses) != state.get("epoch") or len(result.train_losses) != len(result.valid_losses) \
+            or len(result.learning_rates) != len(result.valid_losses):
         raise tn.CheckpointError("the epoch checkpoint's history does not match its epoch; train without --resume")
 
 
@@ -501,7 +677,9 @@ def save_artifacts(result: TrainingResult, out_dir: Path) -> None:
         tn.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": asdict(result.config),
                  "data": result.data, "target_mean": result.target_mean,
                  "best": {"epoch": best_epoch, "valid_loss": best_loss, "model": result.best_state},
-                 "last": {"epoch": n, "valid_loss": result.valid_losses[-1], "model": result.model.state_dict()}},
+                 "last": {"epoch": n, "valid_loss": result.valid_losses[-1], "model": result.model.state_dict()},
+                 "test": result.test,
+                 "history": {"learning_rates": result.learning_rates, "stopped_epoch": result.stopped_epoch}},
                 folder / MODEL_FILE)
 
         def write(f):
@@ -601,7 +779,7 @@ def train(config: TrainingConfig | None = None, log=print, resume: bool = False)
         saver = None
         try:
             splits = HousingDataset.load(config.data).split()
-            train_set, valid_set = splits["train"], splits["valid"]
+            train_set, valid_set, test_set = splits["train"], splits["valid"], splits["test"]
             if not np.ptp(train_set.features, axis=0).any():  # (a checkpoint of such statistics is refused too)
                 raise DataError(f"{train_set.source}: every feature is constant in the training split "
                                 f"({len(train_set)} rows): there is nothing to learn from; check the data")
@@ -617,7 +795,10 @@ def train(config: TrainingConfig | None = None, log=print, resume: bool = False)
                 f"{config.norm}"
                 + (f"; target normalization: {config.target_norm} (losses reported in the target's units)"
                    if config.target_norm != "none" else "")
-                + f"; optimizer: {config.optimizer} (lr {config.lr:g})"
+                + f"; optimizer: {config.optimizer} (lr {config.lr:g}"
+                + (f", weight decay {config.weight_decay:g}" if config.weight_decay else "") + ")"
+                + (f"; scheduler: {config.scheduler}" if config.scheduler != "none" else "")
+                + (f"; early stopping: patience {config.early_stopping}" if config.early_stopping else "")
                 + (f"; resuming after epoch {start_state['epoch']}" if start_state else ""))
             result = fit(config, train_set, valid_set, log=log, show_model=True, resume_from=start_state,
                          on_epoch=saver)
@@ -628,16 +809,25 @@ def train(config: TrainingConfig | None = None, log=print, resume: bool = False)
                         else "Lower the learning rate (--lr).")
                 raise tn.DivergenceError(f"training diverged: the loss became inf/NaN at epoch "
                                          f"{result.diverged_epoch}. {hint} Nothing was published.")
+            test_loader = tn.data.DataLoader(test_set, config.batch_size,
+                                             collate_fn=make_batcher(config.norm, config.device))
+            result.test = regression_metrics(result.best_model(), test_loader, result.best_valid[1])
             save_artifacts(result, out_dir)
         except KeyboardInterrupt:
             raise _interrupted(out_dir, saver, resume) from None
     best, best_epoch = result.best_valid
     baseline = float(np.mean((valid_set.targets.astype(np.float64) - result.target_mean) ** 2))
     dead = dead_units(result.best_model(), train_set.features, config.norm, config.device, config.batch_size)
+    epochs, test = len(result.valid_losses), result.test
     log(f"\n{result.summary()}\n")
+    if result.stopped_epoch is not None:
+        log(f"early stopping: no better valid loss for {config.early_stopping} epochs since epoch {best_epoch}; "
+            f"stopped after epoch {epochs} of {config.num_epochs}")
     log(f"best valid MSE {best:.4f} at epoch {best_epoch} (last {result.valid_losses[-1]:.4f}); baseline "
-        f"(predict the training mean) {baseline:.4f}; {config.num_epochs} epochs in {result.seconds:.1f} s; "
-        f"artifacts in {out_dir} (infer uses the best epoch)")
+        f"(predict the training mean) {baseline:.4f}; {epochs} epochs in {result.seconds:.1f} s "
+        f"({result.iterations_per_s:,.0f} it/s); artifacts in {out_dir} (infer uses the best epoch)")
+    log(f"test split ({test['rows']} rows, epoch {test['epoch']}'s model): MSE {test['mse']:.4f} ($100,000 squared), "
+        f"RMSE ${test['rmse_usd']:,.0f}, MAE ${test['mae_usd']:,.0f}")
     if best >= baseline:
         log("WARNING: the model is no better than predicting the training mean for every house. "
             + ("Normalize the features (--norm minmax or --norm standard)."

@@ -1,1 +1,0 @@
-"""Models leave the library: to torch, ONNX and scikit-learn."""
