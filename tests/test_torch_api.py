@@ -202,6 +202,26 @@ EXACT = [
     ("maximum_ints", lambda t: tn.maximum(t, t.t().t() * 0 + 3), lambda t: torch.maximum(t, t * 0 + 3), INTS),
     ("clone_ints", lambda t: t.clone(), lambda t: t.clone(), INTS),
     ("transpose_ints", lambda t: t.transpose(0, 1), lambda t: t.transpose(0, 1), INTS),
+    # (found by the tinygrad port: tests/test_tinygrad_ops_port.py)
+    ("any", lambda t: (t > 3).any(), lambda t: (t > 3).any(), INTS),
+    ("all_dim", lambda t: (t > 0).all(dim=1), lambda t: (t > 0).all(dim=1), INTS),
+    ("any_dims_keepdim", lambda t: (t > 4).any(dim=(0, 1), keepdim=True),
+     lambda t: (t > 4).any(dim=(0, 1), keepdim=True), INTS),
+    ("all_0d_dim", lambda t: (t > 0).all(dim=-1), lambda t: (t > 0).all(dim=-1), 2),
+    ("sqrt_bool", lambda t: (t > 2).sqrt(), lambda t: (t > 2).sqrt(), INTS),
+    ("sum_0d_dim0", lambda t: t.sum(0), lambda t: t.sum(0), 3),
+    ("prod_0d_dims", lambda t: t.prod(-1, keepdim=True), lambda t: t.prod(-1, keepdim=True), 3),
+    ("mean_0d_dim", lambda t: t.mean(dim=(0,)), lambda t: t.mean(dim=(0,)), 3.5),
+    ("index_int_slice_list", lambda t: t[0, :, [1, 2]], lambda t: t[0, :, [1, 2]], np.arange(60).reshape(3, 4, 5)),
+    ("index_int_none_list", lambda t: t[None, 1, :, [0, 3]], lambda t: t[None, 1, :, [0, 3]],
+     np.arange(60).reshape(3, 4, 5)),
+    ("index_list_slice_int", lambda t: t[[2, 0], :, 4], lambda t: t[[2, 0], :, 4], np.arange(60).reshape(3, 4, 5)),
+    ("index_ellipsis_int_list", lambda t: t[..., 1, [0, 2]], lambda t: t[..., 1, [0, 2]],
+     np.arange(120).reshape(2, 3, 4, 5)),
+    ("index_int_ellipsis_list", lambda t: t[1, ..., [0, 2]], lambda t: t[1, ..., [0, 2]],
+     np.arange(120).reshape(2, 3, 4, 5)),
+    ("index_mask_int", lambda t: t[t[:, 0, 0] > 10, 1], lambda t: t[t[:, 0, 0] > 10, 1],
+     np.arange(60).reshape(3, 4, 5)),
 ]
 
 
@@ -212,6 +232,34 @@ def test_exact_results_match_torch(name, ours, theirs, data):
     assert str(out.dtype) == str(expected.dtype).replace("torch.", "")
     assert out.shape == tuple(expected.shape)
     np.testing.assert_array_equal(out.numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("op", ["exp", "log", "sqrt", "sigmoid", "tanh"])
+def test_float_functions_of_integers_are_float32_like_torch(op):
+    ints = np.array([[1, 2], [3, 40]])
+    out, ref = getattr(tn.Tensor(ints), op)(), getattr(torch.tensor(ints), op)()
+    assert out.dtype == np.float32 and ref.dtype == torch.float32
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=3e-7)  # float32 libm vs torch's: 1-2 ulp
+
+
+def test_full_infers_its_dtype_from_the_fill_value_like_torch():
+    for value in (4, True, 2.5, np.int32(3), np.float64(1.5)):
+        ref = torch.full((2, 3), value.item() if isinstance(value, np.generic) else value)
+        out = tn.full((2, 3), value)
+        assert str(out.dtype) == str(ref.dtype).replace("torch.", ""), value
+        np.testing.assert_array_equal(out.numpy(), ref.numpy())
+    assert tn.zeros(2).dtype == tn.ones(2).dtype == np.float32  # (their fill values are ints: still float32)
+    with pytest.raises(tn.DTypeError, match="floating-point"):
+        tn.full((2,), 4, requires_grad=True)  # torch: "Only Tensors of floating point ... can require gradients"
+
+
+def test_indexing_an_int_beside_an_array_index_keeps_torchs_gradient():
+    """x[0, :, idx]: the int selects first (torch's rule), and the gradient lands where torch's does."""
+    data = np.random.default_rng(0).standard_normal((3, 4, 5))
+    x, ref = tn.Tensor(data, dtype=np.float64, requires_grad=True), torch.tensor(data, requires_grad=True)
+    (x[0, :, [1, 2, 1]] * tn.Tensor(np.arange(12.0).reshape(4, 3), dtype=np.float64)).sum().backward()
+    (ref[0, :, [1, 2, 1]] * torch.arange(12.0, dtype=torch.float64).reshape(4, 3)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), ref.grad.numpy())
 
 
 def test_max_with_dim_returns_values_and_indices_like_torch():

@@ -570,6 +570,15 @@ class Tensor:
             index = index.data
         elif isinstance(index, tuple):
             index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+            ints = _int_positions(index)
+            if ints and len(ints) < len(index) and any(_is_array_index(i) for i in index):
+                # torch applies integer indices first, as basic indexing; NumPy counts an int beside an array
+                # index as one more advanced index, which moves the indexed dimensions to the front when a
+                # slice separates them (x[0, :, idx]). Select by the ints first, then index the rest.
+                first = tuple(i if k in ints else i if i is Ellipsis else slice(None)
+                              for k, i in enumerate(index) if i is not None for _ in range(_dims_used(i)))
+                rest = tuple(i for k, i in enumerate(index) if k not in ints)
+                return F.Index.apply(F.Index.apply(self, index=first), index=rest)
         return F.Index.apply(self, index=index)
 
     # comparisons: not differentiable, return bool tensors
@@ -595,21 +604,35 @@ class Tensor:
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
         return self._compare(other, self._backend.xp.not_equal)
 
-    def all(self) -> bool:
-        return bool(self.data.all())
+    def all(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        """torch's ``all``: a bool tensor (0-d without ``dim``), not differentiable; ``if x.all():`` works as a
+        one-element tensor's truth value."""
+        return self._logical("all", dim, keepdim)
 
-    def any(self) -> bool:
-        return bool(self.data.any())
+    def any(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        """torch's ``any``: a bool tensor (0-d without ``dim``), not differentiable."""
+        return self._logical("any", dim, keepdim)
+
+    def _logical(self, op: str, dim: Any, keepdim: Any) -> Tensor:
+        _check_bool(op, keepdim)
+        axis = _axes_of(self.ndim, dim, op)
+        return Tensor._make(self._backend.xp.asarray(getattr(self.data, op)(axis=axis, keepdims=keepdim)),
+                            self._backend)
+
+    def _floating(self) -> Tensor:
+        """self, or for an integer or bool tensor its float32 copy: torch's exp, log, sqrt, sigmoid and tanh of
+        integers are float32 (NumPy would make them float64)."""
+        return self if self.dtype.kind in "fc" else self._cast(DEFAULT_DTYPE)
 
     # ---- elementwise -------------------------------------------------------------
     def exp(self) -> Tensor:
-        return F.Exp.apply(self)
+        return F.Exp.apply(self._floating())
 
     def log(self) -> Tensor:
-        return F.Log.apply(self)
+        return F.Log.apply(self._floating())
 
     def sqrt(self) -> Tensor:
-        return F.Sqrt.apply(self)
+        return F.Sqrt.apply(self._floating())
 
     def abs(self) -> Tensor:
         return F.Abs.apply(self)
@@ -618,10 +641,10 @@ class Tensor:
         return F.ReLU.apply(self)
 
     def sigmoid(self) -> Tensor:
-        return F.Sigmoid.apply(self)
+        return F.Sigmoid.apply(self._floating())
 
     def tanh(self) -> Tensor:
-        return F.Tanh.apply(self)
+        return F.Tanh.apply(self._floating())
 
     def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
         if min is None and max is None:
@@ -636,20 +659,20 @@ class Tensor:
             axis: int | Sequence[int] | None = None, keepdims: bool | None = None) -> Tensor:
         """torch's ``x.sum(dim, keepdim)`` (NumPy's ``axis=``/``keepdims=`` also accepted)."""
         dim, keepdim = _dim_keep("sum", dim, keepdim, axis, keepdims)
-        return F.Sum.apply(self, axis=dim, keepdims=keepdim)
+        return F.Sum.apply(self, axis=_scalar_dims(self, dim), keepdims=keepdim)
 
     def mean(self, dim: int | Sequence[int] | None = None, keepdim: bool | None = None, *,
              axis: int | Sequence[int] | None = None, keepdims: bool | None = None) -> Tensor:
         """torch's ``x.mean(dim, keepdim)``. The mean of an integer tensor is float32 (torch refuses it)."""
         dim, keepdim = _dim_keep("mean", dim, keepdim, axis, keepdims)
         base = self if self.dtype.kind == "f" else self._cast(DEFAULT_DTYPE)  # the mean of integers is a float32
-        return F.Mean.apply(base, axis=dim, keepdims=keepdim)
+        return F.Mean.apply(base, axis=_scalar_dims(self, dim), keepdims=keepdim)
 
     def prod(self, dim: int | Sequence[int] | None = None, keepdim: bool | None = None, *,
              axis: int | Sequence[int] | None = None, keepdims: bool | None = None) -> Tensor:
         """torch's ``x.prod(dim, keepdim)``; the gradient is exact where some factors are 0 (as torch's is)."""
         dim, keepdim = _dim_keep("prod", dim, keepdim, axis, keepdims)
-        return F.Prod.apply(self, axis=dim, keepdims=keepdim)
+        return F.Prod.apply(self, axis=_scalar_dims(self, dim), keepdims=keepdim)
 
     def max(self, dim: int | Tensor | None = None, keepdim: bool | None = None, *,
             axis: int | Sequence[int] | None = None, keepdims: bool | None = None) -> Tensor | ValuesIndices:
@@ -854,6 +877,48 @@ class ValuesIndices(NamedTuple):
     indices: Tensor
 
 
+def _int_positions(index: tuple) -> set[int]:
+    """Where an index tuple holds plain integers (Python or NumPy scalars, not bools)."""
+    return {k for k, i in enumerate(index) if isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))}
+
+
+def _is_array_index(i: Any) -> bool:
+    """An advanced (integer or bool array) index: a list, or an array with dimensions."""
+    return isinstance(i, list) or (getattr(i, "ndim", 0) > 0 and not isinstance(i, (str, bytes)))
+
+
+def _dims_used(i: Any) -> int:
+    """How many of the indexed tensor's dimensions one index entry consumes (a k-d bool mask: k; None: 0)."""
+    if i is None:
+        return 0
+    dtype = getattr(i, "dtype", None)
+    if dtype is not None and np.dtype(dtype) == np.bool_:
+        return max(i.ndim, 1)
+    return 1
+
+
+def _scalar_dims(t: Tensor, dim: Any) -> Any:
+    """torch lets a 0-d tensor be reduced over dim 0 or -1 (it counts as one dimension there): every dim of a 0-d
+    tensor in {0, -1} means all of it; others stay, for the reduction to reject."""
+    if t.ndim == 0 and dim is not None:
+        dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+        if dims and all(isinstance(d, (int, np.integer)) and d in (0, -1) for d in dims):
+            return None
+    return dim
+
+
+def _axes_of(ndim: int, dim: Any, op: str) -> tuple[int, ...] | None:
+    """``dim`` (None, one or several) as NumPy axes, checked; a 0-d tensor takes 0 and -1 as torch does."""
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    n = max(ndim, 1)
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not -n <= d < n:
+            raise AxisError(f"{op}(): dim {d!r} is out of range for a tensor with {ndim} dimensions")
+    return None if ndim == 0 else tuple(sorted({int(d) % ndim for d in dims}))
+
+
 def _check_bool(op: str, value: Any, name: str = "keepdim") -> None:
     if not isinstance(value, (bool, np.bool_)):
         raise ArgumentTypeError(f"{op}(): {name} is a bool, got {type(value).__name__} {value!r}")
@@ -1026,18 +1091,26 @@ def _from_numpy(arr: np.ndarray, device: str, requires_grad: bool) -> Tensor:
 
 
 def zeros(*shape: int | Sequence[int], dtype: Any = None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
-    return full(_shape(shape), 0, dtype=dtype, device=device, requires_grad=requires_grad)
+    return full(_shape(shape), 0, dtype=_as_dtype(dtype) or DEFAULT_DTYPE, device=device, requires_grad=requires_grad)
 
 
 def ones(*shape: int | Sequence[int], dtype: Any = None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
-    return full(_shape(shape), 1, dtype=dtype, device=device, requires_grad=requires_grad)
+    return full(_shape(shape), 1, dtype=_as_dtype(dtype) or DEFAULT_DTYPE, device=device, requires_grad=requires_grad)
 
 
 def full(shape: Sequence[int] | int, value: float, dtype: Any = None, device: str = "cpu",
          requires_grad: bool = False) -> Tensor:
+    """torch.full: without ``dtype`` the fill value decides it, as in torch (a bool fills a bool tensor, an int
+    an int64 one, a float the default float32)."""
     shape = _shape((shape,) if isinstance(shape, int) else tuple(shape))
     backend = get_backend(device)
-    dt = _as_dtype(dtype) or DEFAULT_DTYPE
+    dt = _as_dtype(dtype)
+    if dt is None:
+        dt = (np.dtype(np.bool_) if isinstance(value, (bool, np.bool_)) else
+              np.dtype(np.int64) if isinstance(value, (int, np.integer)) else DEFAULT_DTYPE)
+    if requires_grad and dt.kind != "f":
+        raise DTypeError(f"only floating-point tensors can require gradients, got dtype {dt} (from the fill value "
+                         f"{value!r}: pass a float, or dtype='float32')")
     if dt.kind == "f" and isinstance(value, (float, np.floating)) and np.isfinite(value):
         with np.errstate(over="ignore"):
             narrowed = np.asarray(value).astype(dt)
