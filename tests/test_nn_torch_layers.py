@@ -352,3 +352,13 @@ def test_sequential_runs_new_layers_and_keeps_the_linear_relu_fusion():
     while node is not None and not isinstance(node, LinearReLU):  # walk down the chain of first parents
         node = node.parents[0]._ctx if node.parents else None
     assert isinstance(node, LinearReLU)
+
+
+def test_a_slice_of_a_sequential_is_a_sequential_of_the_same_layers_like_torch():
+    layers = [nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)]
+    model = nn.Sequential(*layers)
+    head = model[:2]
+    assert isinstance(head, nn.Sequential) and list(head) == layers[:2] and head[0] is layers[0]
+    x = tn.Tensor(np.ones((5, 3), np.float32))
+    np.testing.assert_array_equal(head(x).numpy(), layers[1](layers[0](x)).numpy())
+    assert isinstance(model[-1], nn.Linear) and len(model[::2]) == 2

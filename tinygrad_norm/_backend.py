@@ -55,6 +55,30 @@ class Backend:
         """Return (loss, d loss / d pred for an upstream gradient of 1)."""
         raise NotImplementedError
 
+    # ---- a layer's product and its activation (what Linear and LinearReLU run) --------------------------------
+    # Layers whose product has at least this many bytes go through the four methods below; smaller ones make
+    # the plain array calls (the same arithmetic) without a method call per op.
+    layer_bytes: float = 0
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        """``a @ b`` of two 2-D arrays into a new array (a backend may reuse the memory of freed ones)."""
+        return a @ b
+
+    def multiply(self, a: Any, b: Any) -> Any:
+        """``a * b``, broadcast, into a new array (as :meth:`matmul`)."""
+        return a * b
+
+    def bias_relu(self, out: Any, bias: Any | None, relu: bool) -> Any:
+        """``out += bias`` (when given) and then, with ``relu``, ReLU, both in place on a fresh product."""
+        if bias is not None:
+            out += bias
+        return self.relu(out, inplace=True) if relu else out
+
+    def relu_backward_sums(self, grad: Any, out: Any) -> tuple[Any, Any | None]:
+        """:meth:`relu_backward` and, where the backend fuses them into its pass, the column sums of the result
+        (the bias gradient of the layer before); None: the caller sums."""
+        return self.relu_backward(grad, out), None
+
     def erf(self, x: Any) -> Any:
         """The Gauss error function, elementwise, in x's dtype (exact GELU needs it; NumPy has none)."""
         raise NotImplementedError

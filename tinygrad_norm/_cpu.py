@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import Backend, device_of, get_backend
+from ._buffers import BufferPool
 from ._moments import chan_merge
 from .errors import ArgumentError, ArgumentTypeError, ShapeError
 
@@ -41,6 +42,10 @@ _NUMBA_FIT_MIN_SIZE = 1 << 20
 # 512 KiB measured best at 1M x 64 and 100k x 512 (5-15% over 2 MiB); 256 KiB and below lose to
 # the per-call overhead (two ufunc calls, ~2-4 us each with two threads sharing the GIL).
 _APPLY_BLOCK_BYTES = 512 << 10
+# A layer's bias + ReLU, and ReLU's backward with the bias gradient, run as one numba pass over arrays of at
+# least this many bytes (and their outputs reuse pooled memory); smaller ones, the regression example's
+# 256 x 64 included, stay on NumPy, whose calls cost less than a kernel launch there.
+_FUSED_LAYER_MIN_BYTES = 1 << 20
 # the Adam kernel keeps its two scratch buffers up to this many elements (256 KiB each in float32)
 _KEPT_SCRATCH_SIZE = 1 << 16
 _ERF = np.frompyfunc(math.erf, 1, 1)  # erf without numba (NumPy has none; scipy is not a dependency)
@@ -84,6 +89,14 @@ def _over_row_ranges(x: np.ndarray, work: Callable[[int, int], Any]) -> list[Any
 
 
 _Sums = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]  # (block, shift) -> (S1, S2)
+
+
+def _relu_grad_part(kernel: Any, grad: np.ndarray, out: np.ndarray, gx: np.ndarray, d: int, lo: int,
+                    hi: int) -> np.ndarray:
+    """One row range of ReLU's fused backward; its float64 column sums (d of them, none when d is 0)."""
+    colsum = np.zeros(d)
+    kernel(grad, out, gx, colsum, lo, hi)
+    return colsum
 
 
 def _block_moments(block: np.ndarray, sums: _Sums) -> tuple[int, np.ndarray, np.ndarray]:
@@ -162,6 +175,11 @@ class NumpyBackend(Backend):
     name = "cpu"
     xp = np
 
+    layer_bytes = _FUSED_LAYER_MIN_BYTES
+
+    def __init__(self) -> None:
+        self.buffers = BufferPool()  # big arrays reused from step to step (see _buffers.py)
+
     def _asarray(self, data: Any, dtype: np.dtype | None) -> np.ndarray:
         if device_of(data) != "cpu":
             data = get_backend(device_of(data)).to_numpy(data)
@@ -173,16 +191,75 @@ class NumpyBackend(Backend):
     def scatter_add(self, target: np.ndarray, index: Any, values: np.ndarray) -> None:
         np.add.at(target, index, values)
 
+    # ---- a layer's product and its activation --------------------------------
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        # (the example's small layers take the first test and go: this runs six times a step)
+        if a.shape[0] * b.shape[-1] * a.itemsize < _FUSED_LAYER_MIN_BYTES or a.ndim != 2 or b.ndim != 2 or \
+                a.dtype != b.dtype:
+            return a @ b
+        return np.matmul(a, b, out=self.buffers.empty((a.shape[0], b.shape[1]), a.dtype))
+
+    def multiply(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype:
+            shape = (max(a.shape[0], b.shape[0]), max(a.shape[1], b.shape[1]))
+            if shape[0] * shape[1] * a.itemsize >= _FUSED_LAYER_MIN_BYTES:
+                return np.multiply(a, b, out=self.buffers.empty(shape, a.dtype))
+        return a * b
+
+    def _layer_kernel(self, name: str, x: np.ndarray, *others: np.ndarray | None) -> Any:
+        """The numba kernel ``name`` when ``x`` (2-D) is big enough for it and the other arrays share its dtype."""
+        if x.nbytes < _FUSED_LAYER_MIN_BYTES or x.ndim != 2 or x.dtype not in _FUSED_DTYPES or \
+                any(o is not None and o.dtype != x.dtype for o in others):
+            return None
+        return _numba_kernel(name)
+
+    def bias_relu(self, out: np.ndarray, bias: np.ndarray | None, relu: bool) -> np.ndarray:
+        if out.nbytes >= _FUSED_LAYER_MIN_BYTES:
+            name = "relu_rows" if bias is None else "bias_relu_rows"
+            kernel = self._layer_kernel(name, out, bias) if bias is not None or relu else None
+            if kernel is not None:
+                try:
+                    if bias is None:
+                        _over_row_ranges(out, lambda lo, hi: kernel(out, lo, hi))
+                    else:
+                        _over_row_ranges(out, lambda lo, hi: kernel(out, bias, lo, hi, relu))
+                    return out
+                except Exception as e:  # numba compiles at the first call: if it cannot, NumPy does it
+                    if not _numba_failed(e, name, "layer"):
+                        raise
+        if bias is not None:
+            out += bias
+        return np.maximum(out, _consts(out.dtype, 0)[0], out=out) if relu else out
+
     # ---- elementwise / loss --------------------------------------------------
     def relu(self, x: np.ndarray, inplace: bool = False) -> np.ndarray:
+        if not inplace and x.nbytes >= _FUSED_LAYER_MIN_BYTES:
+            return np.maximum(x, _consts(x.dtype, 0)[0], out=self.buffers.empty(x.shape, x.dtype))
         return np.maximum(x, _consts(x.dtype, 0)[0], out=x if inplace else None)
 
     def relu_backward(self, grad: np.ndarray, out: np.ndarray) -> np.ndarray:
+        return self._relu_backward(grad, out, False)[0]
+
+    def relu_backward_sums(self, grad: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        return self._relu_backward(grad, out, True)
+
+    def _relu_backward(self, grad: np.ndarray, out: np.ndarray, sums: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        kernel = self._layer_kernel("relu_grad_rows", grad, out) if grad.nbytes >= _FUSED_LAYER_MIN_BYTES else None
+        if kernel is not None and grad.shape == out.shape:
+            gx = self.buffers.empty(grad.shape, grad.dtype)
+            d = grad.shape[1] if sums else 0
+            try:
+                parts = _over_row_ranges(grad, lambda lo, hi: _relu_grad_part(kernel, grad, out, gx, d, lo, hi))
+            except Exception as e:
+                if not _numba_failed(e, "relu_grad_rows", "ReLU backward"):
+                    raise
+            else:  # the bias gradient: float64 column sums, rounded once to the gradient's dtype
+                return gx, (np.add.reduce(parts).astype(grad.dtype) if sums else None)
         # the mask as 0.0/1.0 times grad: the same numbers as grad * (out > 0), without the bool-to-float
         # cast inside the multiply's loop (256 x 64 float32: 5.6 us instead of 7.7)
         gx = np.greater(out, _consts(out.dtype, 0)[0]).astype(grad.dtype)
         gx *= grad
-        return gx
+        return gx, None
 
     def mse(self, pred: np.ndarray, target: np.ndarray, reduction: str) -> tuple[np.ndarray, np.ndarray]:
         diff = np.subtract(pred, target)
@@ -255,8 +332,10 @@ class NumpyBackend(Backend):
         keep = param.size <= _KEPT_SCRATCH_SIZE
         scratch = (np.empty_like(param), np.empty_like(param)) if keep else None
 
+        buffers = self.buffers
+
         def run(step: int) -> None:
-            tmp, denom = scratch if keep else (np.empty_like(param), np.empty_like(param))
+            tmp, denom = scratch if keep else (buffers.empty(param.shape, dt), buffers.empty(param.shape, dt))
             g = np.negative(grad) if maximize else grad
             if shrink is not None:
                 np.multiply(param, shrink, out=param)

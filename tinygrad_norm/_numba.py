@@ -138,3 +138,47 @@ def erf_flat(x, out):  # pragma: no cover
     values ``math.erf``, the NumPy fallback of ``_cpu.NumpyBackend.erf``, gives to within an ulp)."""
     for i in range(x.shape[0]):
         out[i] = math.erf(np.float64(x[i]))
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def bias_relu_rows(out, bias, lo, hi, relu):  # pragma: no cover
+    """Rows lo..hi of ``out += bias`` and then, with ``relu``, ``out = max(out, 0)``, in place: one pass over
+    a layer's product instead of NumPy's two (NaN stays NaN, as in np.maximum)."""
+    d = out.shape[1]
+    for i in range(lo, hi):
+        row = out[i]
+        for j in range(d):
+            v = row[j] + bias[j]
+            if relu and v < 0:
+                v = 0
+            row[j] = v
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def relu_rows(out, lo, hi):  # pragma: no cover
+    """Rows lo..hi of ``out = max(out, 0)`` in place (a layer without a bias)."""
+    d = out.shape[1]
+    for i in range(lo, hi):
+        row = out[i]
+        for j in range(d):
+            if row[j] < 0:
+                row[j] = 0
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def relu_grad_rows(grad, out, gx, colsum, lo, hi):  # pragma: no cover
+    """Rows lo..hi of ReLU's backward, ``gx = grad where out > 0 else 0``, and, when ``colsum`` has a column per
+    feature, the float64 column sums of gx (the layer's bias gradient) in the same pass: one read of grad and
+    out and one write of gx where NumPy makes four passes (compare, cast, multiply, then the sums)."""
+    d = grad.shape[1]
+    sums = colsum.shape[0] == d
+    for i in range(lo, hi):
+        g, o, r = grad[i], out[i], gx[i]
+        if sums:
+            for j in range(d):
+                v = g[j] if o[j] > 0 else g[j] * 0
+                r[j] = v
+                colsum[j] += v
+        else:
+            for j in range(d):
+                r[j] = g[j] if o[j] > 0 else g[j] * 0

@@ -712,39 +712,56 @@ def _ones(xp: Any, n: int, dtype: Any) -> Any:
 
 
 # ---- fused hot-path nodes ----------------------------------------------------------------
-def _linear_forward(x: Any, w: Any, b: Any) -> Any:
-    """``x @ w.T + b`` for Linear and LinearReLU, with their shape checks."""
+def _linear_forward(backend: Any, x: Any, w: Any, b: Any, relu: bool = False) -> Any:
+    """``x @ w.T + b`` (then ReLU, with ``relu``) for Linear and LinearReLU, with their shape checks. The bias
+    and ReLU run in place on the product, through the backend (one fused pass for big products on the CPU)."""
     if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
         raise ShapeError(f"linear: input of shape {tuple(x.shape)} does not fit a weight of shape "
                          f"{tuple(w.shape)} (the input's last dimension must be {w.shape[-1]})")
-    if x.ndim == 2:  # (N, in) inputs, the usual case, need no reshaping
-        out = x @ w.T
+    if b is not None and b.shape != (w.shape[0],):
+        raise ShapeError(f"linear: bias of shape {tuple(b.shape)} does not fit a weight of shape "
+                         f"{tuple(w.shape)}; expected ({w.shape[0]},)")
+    x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])  # (N, in) inputs, the usual case, need no reshaping
+    if x2.shape[0] * w.shape[0] * x.itemsize < backend.layer_bytes:  # small: the plain array calls
+        out = x2 @ w.T
+        if b is not None:
+            out += b
+        if relu:
+            out = backend.relu(out, inplace=True)
     else:
-        out = x.reshape(-1, x.shape[-1]) @ w.T
-    if b is not None:
-        if b.shape != (w.shape[0],):
-            raise ShapeError(f"linear: bias of shape {tuple(b.shape)} does not fit a weight of shape "
-                             f"{tuple(w.shape)}; expected ({w.shape[0]},)")
-        out += b
+        out = backend.matmul(x2, w.T)
+        if b is not None or relu:
+            out = backend.bias_relu(out, b, relu)
     return out if x.ndim == 2 else out.reshape(x.shape[:-1] + (w.shape[0],))
 
 
-def _linear_backward(fn: Function, g: Any, x: Any, w: Any) -> tuple[Any, Any, Any]:
-    """Gradients of ``x @ w.T + b`` for the inputs ``fn`` needs them for."""
-    need = fn.needs_grad
+def _linear_backward(fn: Function, g: Any, x: Any, w: Any, gb: Any = None) -> tuple[Any, Any, Any]:
+    """Gradients of ``x @ w.T + b`` for the inputs ``fn`` needs them for (``gb``: the bias gradient, when the
+    caller already summed it)."""
+    need, backend = fn.needs_grad, fn.backend
     flat = g.ndim != 2
     g2 = g.reshape(-1, g.shape[-1]) if flat else g
-    gx = gw = gb = None
-    if need[0]:
-        # one output feature: the product is an outer product, computed exactly by broadcasting
-        # (BLAS's K=1 matmul path is ~3x slower)
-        gx = g2 * w if w.shape[0] == 1 else g2 @ w
-        if flat:
-            gx = gx.reshape(x.shape)
-    if need[1]:
-        gw = g2.T @ (x.reshape(-1, x.shape[-1]) if flat else x)
+    x2 = x.reshape(-1, x.shape[-1]) if flat else x
+    gx = gw = None
+    if x2.nbytes + g2.nbytes < backend.layer_bytes:  # small: the plain array calls
+        if need[0]:
+            # one output feature: the product is an outer product, computed exactly by broadcasting
+            # (BLAS's K=1 matmul path is ~3x slower)
+            gx = g2 * w if w.shape[0] == 1 else g2 @ w
+        if need[1]:
+            gw = g2.T @ x2
+    else:
+        if need[0]:
+            gx = backend.multiply(g2, w) if w.shape[0] == 1 else backend.matmul(g2, w)
+        if need[1]:
+            gw = backend.matmul(g2.T, x2)
+    if flat and gx is not None:
+        gx = gx.reshape(x.shape)
     if len(need) > 2 and need[2]:
-        gb = _ones(fn.backend.xp, g2.shape[0], g2.dtype) @ g2  # column sums as one gemv: faster than sum(0)
+        if gb is None:
+            gb = _ones(backend.xp, g2.shape[0], g2.dtype) @ g2  # column sums as one gemv: faster than sum(0)
+    else:
+        gb = None
     return gx, gw, gb
 
 
@@ -755,7 +772,7 @@ class Linear(Function):
 
     def forward(self, x, w, b=None):
         self.saved = (x, w)
-        return _linear_forward(x, w, b)
+        return _linear_forward(self.backend, x, w, b)
 
     def backward(self, g):
         x, w = self.saved
@@ -770,13 +787,17 @@ class LinearReLU(Function):
     __slots__ = ()
 
     def forward(self, x, w, b=None):
-        out = self.backend.relu(_linear_forward(x, w, b), inplace=True)
+        out = _linear_forward(self.backend, x, w, b, relu=True)
         self.saved = (x, w, out)
         return out
 
     def backward(self, g):
         x, w, out = self.saved
-        return _linear_backward(self, self.backend.relu_backward(g, out), x, w)
+        backend = self.backend
+        if g.nbytes >= backend.layer_bytes and g.ndim == 2 and len(self.needs_grad) > 2 and self.needs_grad[2]:
+            g, gb = backend.relu_backward_sums(g, out)  # (big layers: the bias gradient in the same pass)
+            return _linear_backward(self, g, x, w, gb)
+        return _linear_backward(self, backend.relu_backward(g, out), x, w)
 
 
 class MSELoss(Function):

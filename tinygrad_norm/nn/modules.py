@@ -429,7 +429,11 @@ class Sequential(Module):
                 i += 1
         return x
 
-    def __getitem__(self, i: int) -> Module:
+    def __getitem__(self, i: int | slice) -> Module:
+        """One layer, or for a slice a Sequential of those layers (the same objects, as in torch; its
+        state_dict numbers them from 0, where torch keeps their original numbers)."""
+        if isinstance(i, slice):
+            return Sequential(*self.layers[i])
         return self.layers[i]
 
     def __len__(self) -> int:

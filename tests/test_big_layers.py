@@ -1,0 +1,168 @@
+"""Big layers on the CPU: the fused bias + ReLU pass, ReLU's backward with the bias gradient in the same pass,
+and the reused buffers of _buffers.py, against torch and against the small-array NumPy path.
+
+From 1 MiB per array (``_cpu._FUSED_LAYER_MIN_BYTES``) a layer's product comes from pooled memory and its
+elementwise work from numba kernels; below, the NumPy calls of before. Tolerances: the products are the same
+BLAS calls as torch's up to summation order (float32 ~1e-6 relative, float64 ~1e-14); the bias gradient is
+summed in float64 here (torch sums in the input's dtype), so float32 agrees to ~1e-6 relative.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import tinygrad_norm as tn
+from tinygrad_norm import _cpu
+from tinygrad_norm._buffers import BufferPool
+
+pytest.importorskip("numba", reason="the fused layer kernels are numba's (without it NumPy runs them: tested too)")
+
+ROWS, WIDTH = 2048, 256  # 2 MiB float32 products: over the fused path's threshold, and threaded (>= 4 MiB f64)
+TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-11, atol=1e-12)}
+DTYPES = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
+
+
+def _twins(dtype, bias: bool = True, hidden: int = WIDTH, d_in: int = 16):
+    tn.manual_seed(0)
+    ours = tn.nn.Sequential(tn.nn.Linear(d_in, hidden, bias=bias), tn.nn.ReLU(),
+                            tn.nn.Linear(hidden, hidden, bias=bias), tn.nn.ReLU(), tn.nn.Linear(hidden, 1))
+    ref = torch.nn.Sequential(torch.nn.Linear(d_in, hidden, bias=bias), torch.nn.ReLU(),
+                              torch.nn.Linear(hidden, hidden, bias=bias), torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
+    with torch.no_grad():
+        for (_, p), (_, q) in zip(ours.named_parameters(), ref.named_parameters()):
+            q.copy_(torch.from_numpy(p.numpy().astype(np.float64)))
+    if dtype == np.float64:
+        ours.double()
+        ref.double()
+    else:
+        ref.float()
+    return ours, ref
+
+
+def _step_both(ours, ref, x, y, dtype):
+    out = ours(tn.Tensor(x, dtype=dtype))
+    loss = tn.nn.functional.mse_loss(out, tn.Tensor(y, dtype=dtype))
+    loss.backward()
+    rout = ref(torch.from_numpy(x))
+    rloss = torch.nn.functional.mse_loss(rout, torch.from_numpy(y))
+    rloss.backward()
+    return out, rout, loss, rloss
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
+def test_a_big_mlp_matches_torch_forward_and_every_gradient(dtype, bias):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((ROWS, 16)).astype(dtype)
+    y = rng.standard_normal((ROWS, 1)).astype(dtype)
+    ours, ref = _twins(dtype, bias)
+    out, rout, loss, rloss = _step_both(ours, ref, x, y, dtype)
+    np.testing.assert_allclose(out.numpy(), rout.detach().numpy(), **TOL[dtype])
+    np.testing.assert_allclose(loss.item(), rloss.item(), rtol=TOL[dtype]["rtol"])
+    for (name, p), (_, q) in zip(ours.named_parameters(), ref.named_parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), err_msg=name, **TOL[dtype])
+
+
+def test_the_fused_path_runs_for_big_layers_and_not_for_the_example(monkeypatch):
+    """The kernels are really used from the threshold on, and the example's 256 x 64 layer never reaches them."""
+    calls = []
+    real = _cpu._numba_kernel
+
+    def spy(name="affine_rows"):
+        calls.append(name)
+        return real(name)
+
+    monkeypatch.setattr(_cpu, "_numba_kernel", spy)
+    ours, ref = _twins(np.float32, hidden=64, d_in=8)
+    rng = np.random.default_rng(0)
+    _step_both(ours, ref, rng.standard_normal((256, 8)).astype(np.float32),
+               rng.standard_normal((256, 1)).astype(np.float32), np.float32)
+    assert calls == []
+    ours, ref = _twins(np.float32)
+    _step_both(ours, ref, rng.standard_normal((ROWS, 16)).astype(np.float32),
+               rng.standard_normal((ROWS, 1)).astype(np.float32), np.float32)
+    assert {"bias_relu_rows", "relu_grad_rows"} <= set(calls)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_fused_kernels_equal_the_numpy_path_and_keep_nan(dtype):
+    """Bit for bit for the ReLU gradient (the same select), NaN and inf kept as NumPy's maximum keeps them; the
+    float64 column sums within rounding of NumPy's."""
+    be = tn.get_backend("cpu")
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((ROWS, WIDTH)).astype(dtype)
+    a[3, 5], a[7, 1], a[9, 2] = np.nan, np.inf, -np.inf
+    b = rng.standard_normal(WIDTH).astype(dtype)
+    fused = be.bias_relu(a.copy(), b, True)
+    np.testing.assert_array_equal(fused, np.maximum(a + b, 0))
+    np.testing.assert_array_equal(be.bias_relu(a.copy(), None, True), np.maximum(a, 0))
+    np.testing.assert_array_equal(be.bias_relu(a.copy(), b, False), a + b)
+    g = rng.standard_normal((ROWS, WIDTH)).astype(dtype)
+    g[0, 0] = np.nan
+    gx, gb = be.relu_backward_sums(g, fused)
+    expected = (fused > 0).astype(dtype) * g
+    np.testing.assert_array_equal(gx, expected)
+    # another summation order: within n * eps of the sum of |terms| (float64), or float32's rounding of it
+    magnitude = np.abs(expected.astype(np.float64)).sum(axis=0)
+    eps = 1e-6 if dtype == np.float32 else ROWS * np.finfo(np.float64).eps
+    exact = expected.astype(np.float64).sum(axis=0)
+    np.testing.assert_array_equal(np.isnan(gb), np.isnan(exact))  # the NaN gradient's column
+    ok = ~np.isnan(exact)
+    assert np.all(np.abs(gb[ok] - exact[ok]) <= eps * magnitude[ok])
+    np.testing.assert_array_equal(be.relu_backward(g, fused), expected)
+
+
+def test_without_numba_the_big_path_is_numpys(monkeypatch):
+    monkeypatch.setattr(_cpu, "USE_NUMBA", False)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((ROWS, 16)).astype(np.float32)
+    y = rng.standard_normal((ROWS, 1)).astype(np.float32)
+    ours, ref = _twins(np.float32)
+    out, rout, _, _ = _step_both(ours, ref, x, y, np.float32)
+    np.testing.assert_allclose(out.numpy(), rout.detach().numpy(), **TOL[np.float32])
+    for p, q in zip(ours.parameters(), ref.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), **TOL[np.float32])
+
+
+def test_an_array_still_in_use_is_never_handed_out_again():
+    """Activations the user keeps (a Tensor, its .numpy(), a view of it) survive later steps unchanged; the
+    pool's memory stays bounded over many steps."""
+    rng = np.random.default_rng(4)
+    x = tn.Tensor(rng.standard_normal((ROWS, 16)).astype(np.float32))
+    y = tn.Tensor(rng.standard_normal((ROWS, 1)).astype(np.float32))
+    ours, _ = _twins(np.float32)
+    hidden = ours[:2](x)  # Linear + ReLU: a pooled product
+    kept_tensor, kept_view = hidden, hidden.numpy()[::3, 1:]
+    snapshot, view_snapshot = hidden.numpy().copy(), kept_view.copy()
+    del hidden
+    opt = tn.optim.Adam(ours.parameters(), lr=1e-3)
+    be = tn.get_backend("cpu")
+    held = []
+    for _ in range(12):
+        opt.zero_grad()
+        tn.nn.functional.mse_loss(ours(x), y).backward()
+        opt.step()
+        held.append(be.buffers.held_bytes())
+    np.testing.assert_array_equal(kept_tensor.numpy(), snapshot)
+    np.testing.assert_array_equal(kept_view, view_snapshot)
+    assert held[-1] == held[3], "the pool keeps growing: freed buffers are not reused"
+
+
+def test_buffer_pool_reuses_only_free_buffers_of_the_same_size():
+    pool = BufferPool()
+    a = pool.empty((512, 1024), np.float32)
+    b = pool.empty((512, 1024), np.float32)
+    assert a.base is not b.base and a.flags.c_contiguous and a.ctypes.data % 64 == 0
+    base = id(a.base)  # (an id, not a reference: a reference would keep the buffer in use)
+    view = a.T[:3]
+    del a
+    c = pool.empty((512, 1024), np.float32)
+    assert id(c.base) != base  # a view of it is alive
+    del view, c
+    assert id(pool.empty((1024, 512), np.float32).base) == base  # same bytes, other shape: reused
+    assert id(pool.empty((128, 1024), np.float64).base) != base  # another size (1 MiB)
+    assert pool.empty((4, 4), np.float32).base is None  # small: plain np.empty
+    pool.clear()
+    assert pool.held_bytes() == 0
