@@ -166,3 +166,12 @@ def test_buffer_pool_reuses_only_free_buffers_of_the_same_size():
     assert pool.empty((4, 4), np.float32).base is None  # small: plain np.empty
     pool.clear()
     assert pool.held_bytes() == 0
+
+
+def test_empty_cache_gives_the_pools_memory_back_and_keeps_arrays_in_use_valid():
+    be = tn.get_backend("cpu")
+    kept = be.matmul(np.ones((ROWS, 16), np.float32), np.ones((16, WIDTH), np.float32))
+    assert be.buffers.held_bytes() > 0
+    tn.empty_cache()
+    assert be.buffers.held_bytes() == 0
+    np.testing.assert_array_equal(kept, 16.0)

@@ -6,7 +6,7 @@ whether gradient descent works.
 """
 
 from . import data, datasets, errors, experiments, export, nn, optim, plotting, serialization
-from ._backend import DEVICES, cuda_available, get_backend
+from ._backend import DEVICES, cuda_available, empty_cache, get_backend
 from .diagnose import diagnose
 from .drift import DriftReport
 from .errors import (
@@ -68,6 +68,7 @@ __all__ = [
     "DEVICES", "CheckpointError", "datasets", "get_backend", "serialization",
     "DivergenceError", "Normalizer", "NormalizerWarning", "Tensor", "diagnose",
     "data", "export", "experiments", "standardize", "arange", "bool_", "cat", "concatenate", "cuda_available",
+    "empty_cache",
     "default_generator", "float32", "float64", "full", "int64", "is_grad_enabled", "load", "manual_seed",
     "nn", "no_grad", "ones", "ones_like", "optim", "rand", "randn", "save", "stack", "tensor", "zeros",
     "zeros_like", "DriftReport", "ValuesIndices", "from_numpy", "inference_mode", "matmul", "maximum", "minimum",

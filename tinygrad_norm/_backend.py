@@ -171,6 +171,15 @@ def backend_of(array: Any) -> Backend:
     return get_backend(device_of(array))
 
 
+def empty_cache() -> None:
+    """Release the memory the CPU backend keeps for big arrays between training steps (torch.cuda.empty_cache's
+    counterpart for our CPU buffer pool); arrays still in use stay valid. Only needed to give memory back to the
+    system after training a big model in a process that goes on."""
+    backend = _BACKENDS.get("cpu")
+    if backend is not None:
+        backend.buffers.clear()
+
+
 def cuda_available() -> bool:
     """True when CuPy imports and sees at least one GPU."""
     try:
