@@ -175,3 +175,44 @@ def test_empty_cache_gives_the_pools_memory_back_and_keeps_arrays_in_use_valid()
     tn.empty_cache()
     assert be.buffers.held_bytes() == 0
     np.testing.assert_array_equal(kept, 16.0)
+
+
+ADAM_SETTINGS = [
+    dict(), dict(weight_decay=0.1), dict(weight_decay=0.1, decoupled=True), dict(max_exp_avg_sq=True),
+    dict(maximize=True, weight_decay=0.05), dict(beta1=0.3), dict(beta1=0.0, beta2=0.5, eps=1e-3),
+]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # (the NumPy path's inf - inf)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("settings", ADAM_SETTINGS, ids=lambda s: ",".join(s) or "defaults")
+def test_the_one_pass_adam_of_big_buckets_gives_the_numpy_paths_bits(dtype, settings, monkeypatch):
+    """Over many steps (bias corrections changing), NaN and inf gradients included."""
+    be = tn.get_backend("cpu")
+    rng = np.random.default_rng(5)
+    n = _cpu._FUSED_ADAM_MIN_SIZE + 17
+    kw = dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, maximize=False, decoupled=False)
+    kw.update({k: v for k, v in settings.items() if k != "max_exp_avg_sq"})
+    runs = []
+    for fused in (True, False):
+        if not fused:
+            monkeypatch.setattr(_cpu, "_FUSED_ADAM_MIN_SIZE", n + 1)
+        param = rng.standard_normal(n).astype(dtype) if not runs else runs[0][0].copy()
+        arrays = [param, np.empty(n, dtype), np.zeros(n, dtype), np.zeros(n, dtype)]
+        vmax = np.zeros(n, dtype) if "max_exp_avg_sq" in settings else None
+        if not runs:
+            start = param.copy()
+        else:
+            arrays[0][:] = start
+        run = be.adam_kernel(*arrays, max_exp_avg_sq=vmax, **kw)
+        assert (be._fused_adam(*arrays, vmax, **kw) is not None) == fused
+        grads = np.random.default_rng(6)
+        for step in range(1, 8):
+            arrays[1][:] = grads.standard_normal(n).astype(dtype)
+            arrays[1][:3] = (np.nan, np.inf, -np.inf) if step == 4 else arrays[1][:3]
+            run(step)
+        runs.append((start, arrays, vmax))
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(a, b)
+    if runs[0][2] is not None:
+        np.testing.assert_array_equal(runs[0][2], runs[1][2])

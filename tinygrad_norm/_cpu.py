@@ -46,6 +46,8 @@ _APPLY_BLOCK_BYTES = 512 << 10
 # least this many bytes (and their outputs reuse pooled memory); smaller ones, the regression example's
 # 256 x 64 included, stay on NumPy, whose calls cost less than a kernel launch there.
 _FUSED_LAYER_MIN_BYTES = 1 << 20
+# Adam over buckets of this many parameters and more is one numba pass (smaller: NumPy's calls cost less)
+_FUSED_ADAM_MIN_SIZE = 1 << 18
 # the Adam kernel keeps its two scratch buffers up to this many elements (256 KiB each in float32)
 _KEPT_SCRATCH_SIZE = 1 << 16
 _ERF = np.frompyfunc(math.erf, 1, 1)  # erf without numba (NumPy has none; scipy is not a dependency)
@@ -333,6 +335,10 @@ class NumpyBackend(Backend):
         scratch = (np.empty_like(param), np.empty_like(param)) if keep else None
 
         buffers = self.buffers
+        fused = self._fused_adam(param, grad, exp_avg, exp_avg_sq, vmax, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                                 weight_decay=weight_decay, maximize=maximize, decoupled=decoupled)
+        if fused is not None:
+            return fused
 
         def run(step: int) -> None:
             tmp, denom = scratch if keep else (buffers.empty(param.shape, dt), buffers.empty(param.shape, dt))
@@ -362,6 +368,37 @@ class NumpyBackend(Backend):
             np.divide(exp_avg, denom, out=tmp)
             tmp *= np.array(-lr / (1.0 - beta1**step), dt)  # -step_size
             np.add(param, tmp, out=param)
+        return run
+
+    def _fused_adam(self, param, grad, exp_avg, exp_avg_sq, vmax, *, lr, beta1, beta2, eps, weight_decay, maximize,
+                    decoupled) -> Callable[[int], None] | None:
+        """For a big bucket, ``run(step)`` of the numba kernel that makes the whole update one pass (the same bits
+        as the NumPy path below); None for small ones, other dtypes or without numba."""
+        arrays = (param, grad, exp_avg, exp_avg_sq) + (() if vmax is None else (vmax,))
+        if param.size < _FUSED_ADAM_MIN_SIZE or param.dtype not in _FUSED_DTYPES or \
+                any(a.dtype != param.dtype or a.ndim != 1 or not a.flags.c_contiguous for a in arrays):
+            return None
+        kernel = _numba_kernel("adam_flat")
+        if kernel is None:
+            return None
+        dt = param.dtype
+        mode = 0 if not weight_decay else 2 if decoupled else 1
+        fixed = [1.0 - beta1, 1.0 - beta2, beta2, eps, weight_decay, 1.0 - lr * weight_decay, 0.0]
+        fixed[6] = float(_consts(dt, 1.0)[0] - _consts(dt, 1.0 - beta1)[0])  # the NumPy path's large lerp weight
+        maxes = vmax if vmax is not None else exp_avg_sq  # (unused without amsgrad)
+        try:  # numba compiles at the first call: do it here, on empty arrays, so a failure falls back at once
+            empty = np.empty(0, dt)
+            kernel(empty, empty, empty, empty, empty, np.zeros(9, dt), 0, 0, maximize, mode, beta1 > 0.5,
+                   vmax is not None)
+        except Exception as e:
+            if not _numba_failed(e, "adam_flat", "Adam update"):
+                raise
+            return None
+
+        def run(step: int) -> None:
+            c = np.array([*fixed, math.sqrt(1.0 - beta2**step), -lr / (1.0 - beta1**step)], dt)
+            _over_row_ranges(param, lambda lo, hi: kernel(param, grad, exp_avg, exp_avg_sq, maxes, c, lo, hi,
+                                                          maximize, mode, beta1 > 0.5, vmax is not None))
         return run
 
     # ---- column statistics and the fused affine apply ------------------------

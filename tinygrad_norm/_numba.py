@@ -182,3 +182,38 @@ def relu_grad_rows(grad, out, gx, colsum, lo, hi):  # pragma: no cover
         else:
             for j in range(d):
                 r[j] = g[j] if o[j] > 0 else g[j] * 0
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def adam_flat(param, grad, m, v, vmax, c, lo, hi, maximize, decay_mode, small_weight, amsgrad):  # pragma: no cover
+    """Elements lo..hi of one Adam step (torch's single-tensor rule) in one pass: the NumPy path's ~13 passes,
+    the same operations in the same order, each rounded to the arrays' dtype, so the same bits. ``c`` holds
+    the constants in that dtype: 1 - beta1, 1 - beta2, beta2, eps, weight_decay, 1 - lr * weight_decay, beta1,
+    sqrt(1 - beta2**step), -lr / (1 - beta1**step). ``decay_mode``: 0 none, 1 added to the gradient (Adam),
+    2 decoupled (AdamW)."""
+    omb1, omb2, beta2, eps, decay, shrink, beta1, bc2, neg_step = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
+    for i in range(lo, hi):
+        g = grad[i]
+        if maximize:
+            g = -g
+        p = param[i]
+        if decay_mode == 2:
+            p = p * shrink
+        elif decay_mode == 1:
+            g = g + decay * p
+        t = g - m[i]
+        if small_weight:
+            mi = m[i] + t * omb1
+        else:
+            mi = g - t * beta1
+        m[i] = mi
+        vi = v[i] * beta2 + (g * omb2) * g
+        v[i] = vi
+        if amsgrad:
+            old = vmax[i]
+            if not (old >= vi or old != old):  # np.maximum: the larger, NaN if either is NaN
+                old = vi
+            vmax[i] = old
+            vi = old
+        d = np.sqrt(vi) / bc2 + eps
+        param[i] = p + (mi / d) * neg_step
