@@ -1,6 +1,6 @@
 """Regenerate the README's measured tables, each with the machine and versions it was measured on.
 
-    python bench/readme_tables.py [--only experiments compare seeds] [--readme README.md]
+    python bench/readme_tables.py [--only experiments compare outliers seeds] [--readme README.md]
 
 Each table lives in README.md between ``<!-- readme_tables: NAME -->`` and ``<!-- /readme_tables: NAME -->``;
 this script replaces what is between the markers (atomically) and leaves the rest of the file alone.
@@ -9,6 +9,8 @@ tests check what the lesson claims and the tables' shape, never these digits.
 
 - ``experiments``: ``tinygrad-norm experiments`` (abridged), well under a second;
 - ``compare``: ``tinygrad-norm compare`` on the shipped data, 30 epochs, a few seconds;
+- ``outliers``: the compare runs of minmax, standard and robust (Adam) without and with ``--outliers 0.01``
+  (MedInc and AveRooms of 1% of the training rows x1000), a few of the table's columns, a second or two;
 - ``seeds``: best validation and test MSE over 5 init seeds for every ``--norm`` (``regression_seeds.py``),
   100 epochs each, about half a minute.
 """
@@ -26,7 +28,8 @@ from importlib import metadata
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TABLES = ("experiments", "compare", "seeds")
+TABLES = ("experiments", "compare", "outliers", "seeds")
+OUTLIER_FRACTION = 0.01  # the outliers table's --outliers
 
 
 def begin(name: str) -> str:
@@ -101,6 +104,27 @@ def compare_block() -> str:
     return "\n".join(lines)
 
 
+def outliers_block() -> str:
+    """minmax, standard and robust (Adam, raw targets) trained on the clean training split and with
+    OUTLIER_FRACTION of its rows given the unit error: the columns of ``compare``'s table that tell the lesson."""
+    from tinygrad_norm.examples.simple_regression.compare import DEFAULT_RUNS, compare, header, table_rows
+
+    runs = [r for r in DEFAULT_RUNS if r.norm in ("minmax", "standard", "robust") and r.optimizer == "adam"
+            and r.target_norm == "none"]
+    keep = ["norm", "best valid (epoch)", "test MSE", "test R^2", "spread", "dead ReLUs"]
+    lines = []
+    for fraction in (0.0, OUTLIER_FRACTION):
+        rows = compare(runs, log=lambda *_: None, outliers=fraction)
+        columns = header(rows, bulk=True)
+        picked = [columns.index(c) for c in keep] + [len(columns) - 1]
+        if not lines:
+            lines = ["| training rows with the unit error | " + " | ".join(columns[i] for i in picked) + " |",
+                     "|" + "---|" * (len(picked) + 1)]
+        for row, cells in zip(rows, table_rows(rows, bulk=True)):
+            lines.append(f"| {row.outliers} | " + " | ".join(cells[i] for i in picked) + " |")
+    return "\n".join(lines)
+
+
 def seeds_block() -> str:
     sys.path.insert(0, str(REPO / "bench"))
     from regression_seeds import seed_table
@@ -108,7 +132,8 @@ def seeds_block() -> str:
     return "\n".join(seed_table(seeds=[1337, 1, 2, 3, 4]))
 
 
-BLOCKS = {"experiments": experiments_block, "compare": compare_block, "seeds": seeds_block}
+BLOCKS = {"experiments": experiments_block, "compare": compare_block, "outliers": outliers_block,
+          "seeds": seeds_block}
 
 
 def replace_block(text: str, name: str, content: str) -> str:

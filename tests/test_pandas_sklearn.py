@@ -129,7 +129,8 @@ def test_clone_get_params_set_params_and_grid_search(frame):
     n = Normalizer("minmax", feature_range=[-1, 1], clip=True).fit(frame).set_output(transform="pandas")
     params = n.get_params()
     assert params == {"method": "minmax", "ddof": 1, "with_mean": True, "with_std": True,
-                      "feature_range": [-1, 1], "clip": True, "feature_names": None}
+                      "feature_range": [-1, 1], "clip": True, "quantile_range": (25.0, 75.0), "with_centering": True,
+                      "with_scaling": True, "unit_variance": False, "feature_names": None}
     twin = clone(n)
     assert twin.get_params() == params and not twin.is_fitted and twin._output == "pandas"
     check_is_fitted(n)

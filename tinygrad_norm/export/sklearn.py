@@ -48,6 +48,13 @@ def to_sklearn(norm: Any) -> Any:
         # ours, so a constant feature maps as ours does (scale 1; sklearn's own fit gives it high - low)
         scaler.scale_ = np.array(norm.scale, np.float64)
         scaler.min_ = low - scaler.data_min_ * scaler.scale_
+    elif norm.method == "robust":
+        scaler = preprocessing.RobustScaler(with_centering=norm.with_centering, with_scaling=norm.with_scaling,
+                                            quantile_range=norm.quantile_range, unit_variance=norm.unit_variance)
+        scaler.center_ = np.array(norm.median, np.float64) if norm.with_centering else None
+        # scikit-learn's own fit: a zero spread set to 1, then divided by the normal's (unit_variance)
+        unit = _statistics.constant_spread(norm)
+        scaler.scale_ = np.where(constant, unit, spread) if norm.with_scaling else None
     else:
         scaler = preprocessing.MaxAbsScaler()
         if norm.clip:
@@ -59,7 +66,9 @@ def to_sklearn(norm: Any) -> Any:
         scaler.max_abs_ = np.array(norm.max_abs, np.float64)
         scaler.scale_ = np.where(constant, 1.0, scaler.max_abs_)
     # a NumPy scalar for StandardScaler, as its own fit leaves it (its partial_fit takes its size); else an int
-    scaler.n_samples_seen_ = np.int64(norm.count) if norm.method == "standard" else int(norm.count)
+    # (RobustScaler keeps no row count)
+    if norm.method != "robust":
+        scaler.n_samples_seen_ = np.int64(norm.count) if norm.method == "standard" else int(norm.count)
     scaler.n_features_in_ = int(d)
     if norm.feature_names is not None:
         scaler.feature_names_in_ = np.array(norm.feature_names, dtype=object)

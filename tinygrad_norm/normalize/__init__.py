@@ -1,11 +1,12 @@
 """Fitted normalizers: statistics computed once on the training set, kept with the model,
 applied identically at inference.
 
-``Normalizer("standard" | "minmax" | "maxabs")`` fits per-feature statistics in
+``Normalizer("standard" | "minmax" | "maxabs" | "robust")`` fits per-feature statistics in
 float64 (exact per-block moments merged with Chan et al.'s formula, so
-``partial_fit`` over any split of the rows equals ``fit`` on all of them) and
-applies them as one fused ``(x - shift) * scale + offset`` pass on the backend
-of the data (blocked multi-threaded NumPy on the CPU, our kernels on CUDA).
+``partial_fit`` over any split of the rows equals ``fit`` on all of them; robust's
+median and quantiles exact for one in-memory array, else merged in KLL sketches:
+``quantiles.py``) and applies them as one fused ``(x - shift) * scale + offset`` pass
+on the backend of the data (blocked multi-threaded NumPy on the CPU, our kernels on CUDA).
 
 Inputs may also be pandas DataFrames/Series (``_pandas.py``) and Dask arrays/DataFrames, fitted block
 by block where the data lives (``_dask.py``); the class follows scikit-learn's transformer API
@@ -16,7 +17,7 @@ The package's files are the steps, in the order a transform takes them:
 - ``inputs.py``: adapt any input once (array, Tensor, DataFrame, Series, Dask, list of batches) to the array,
   its backend, its column labels and how to wrap the result;
 - ``statistics.py``: the fit (merging each chunk's statistics), the derived affine (shift, scale, offset) and
-  the careful-path decisions;
+  the careful-path decisions; ``quantiles.py`` robust's quantiles (exact, or KLL sketches);
 - ``apply.py``: the kernel, fast and careful (and ``standardize``);
 - ``state.py``: ``state_dict``, ``from_state_dict`` and ``from_stats``, validated;
 - ``config.py``: the settings and their validation;

@@ -13,13 +13,18 @@ from numpy.typing import ArrayLike
 from .. import _pandas
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, name_few
 from ..tensor import Tensor
-from .config import _CONFIG_KEYS, _GIVEN, _STAT_KEYS, check_config
+from . import quantiles as _quantiles
+from .config import _CONFIG_KEYS, _GIVEN, _STAT_KEYS, _STATS, check_config
 from .statistics import require_fitted
 
 
 def config(norm: Any) -> dict[str, Any]:
-    return {"method": norm.method, "ddof": norm.ddof, "with_mean": norm.with_mean, "with_std": norm.with_std,
-            "feature_range": list(norm.feature_range), "clip": norm.clip, "feature_names": norm.feature_names}
+    cfg = {"method": norm.method, "ddof": norm.ddof, "with_mean": norm.with_mean, "with_std": norm.with_std,
+           "feature_range": list(norm.feature_range), "clip": norm.clip, "feature_names": norm.feature_names}
+    if norm.method == "robust":  # (only there: a reader older than robust loads the other methods' states)
+        cfg.update(quantile_range=list(norm.quantile_range), with_centering=norm.with_centering,
+                   with_scaling=norm.with_scaling, unit_variance=norm.unit_variance)
+    return cfg
 
 
 def state_dict(norm: Any) -> dict[str, Any]:
@@ -34,6 +39,11 @@ def state_dict(norm: Any) -> dict[str, Any]:
             state[key] = np.array(value, dtype=np.float64)
     if norm._max_abs is not None:
         state["min"], state["max"] = -state["max_abs"], state["max_abs"].copy()
+    if norm.method == "robust":
+        state["rank_error"] = float(norm._rank_error)
+        if norm._sketch is not None:  # each feature's serialized KLL sketch, end to end: partial_fit continues them
+            state["sketch"] = np.frombuffer(b"".join(norm._sketch), dtype=np.uint8).copy()
+            state["sketch_sizes"] = np.array([len(b) for b in norm._sketch], dtype=np.int64)
     columns = _savable_labels(norm._columns)
     if columns is not None:  # non-string column labels, still checked after a reload
         state["columns"] = columns
@@ -55,7 +65,7 @@ def from_state_dict(cls: type, state: Any) -> Any:
     if cfg.get("feature_names") is not None and (not isinstance(cfg["feature_names"], list) or not all(
             isinstance(n, str) for n in cfg["feature_names"])):
         raise ArgumentError("normalizer config: feature_names must be a list of strings")
-    for key in ("with_mean", "with_std", "clip"):
+    for key in ("with_mean", "with_std", "clip", "with_centering", "with_scaling", "unit_variance"):
         if key in cfg and not isinstance(cfg[key], bool):
             raise ArgumentError(f"normalizer config: {key} must be true or false, got {cfg[key]!r}")
     try:
@@ -88,6 +98,10 @@ def from_state_dict(cls: type, state: Any) -> Any:
         if (lo is not None or hi is not None) and (lo is None or hi is None or lo.shape != a.shape
                                                    or hi.shape != a.shape or (lo != -a).any() or (hi != a).any()):
             raise ArgumentError("normalizer state: 'min' and 'max' beside 'max_abs' must be -max_abs and max_abs")
+    robust_keys = [k for k in _STATS["robust"] if k in arrays]
+    if robust_keys and norm.method != "robust":
+        raise ArgumentError(f"normalizer state: {', '.join(map(repr, robust_keys))} are robust statistics, the method "
+                            f"is {norm.method!r}")
     if "var" in arrays and (count is not None or "m2" in arrays):
         raise ArgumentError("normalizer state: 'var' is saved only for an unknown row count (count None), in "
                             "place of 'm2'")
@@ -97,7 +111,8 @@ def from_state_dict(cls: type, state: Any) -> Any:
         raise ArgumentError(f"normalizer state: statistics come in pairs (mean with m2 or var, min with max), got "
                             f"{', '.join(sorted(arrays))}")
     need = {"standard": ("mean", "m2" if count is not None else "var"), "minmax": ("min", "max"),
-            "maxabs": ("max_abs",) if "max_abs" in arrays else ("min", "max")}[norm.method]
+            "maxabs": ("max_abs",) if "max_abs" in arrays else ("min", "max"),
+            "robust": _STATS["robust"]}[norm.method]
     for key in need:
         if key not in arrays:
             raise ArgumentError(f"normalizer state: {key!r} must be a 1-D numeric array, got "
@@ -111,9 +126,12 @@ def from_state_dict(cls: type, state: Any) -> Any:
         raise ShapeError(f"normalizer state: {len(norm.feature_names)} feature names for {d} features")
     if not all(np.isfinite(a).all() for a in arrays.values()) or any(
             (arrays[k] < 0).any() for k in ("m2", "var", "max_abs") if k in arrays) \
-            or ("min" in arrays and (arrays["min"] > arrays["max"]).any()):
+            or ("min" in arrays and (arrays["min"] > arrays["max"]).any()) \
+            or ("q_low" in arrays and (arrays["q_low"] > arrays["q_high"]).any()):
         raise ArgumentError("normalizer state: the statistics are not finite or not consistent "
-                            "(m2, var or max_abs < 0, or min > max)")
+                            "(m2, var or max_abs < 0, min > max, or q_low > q_high)")
+    if norm.method == "robust":
+        norm._rank_error, norm._sketch = _robust_state(state, count, d)
     norm._columns = _loaded_labels(state.get("columns"), d)
     norm.count = None if count is None else int(count)
     norm.n_features = d
@@ -121,6 +139,30 @@ def from_state_dict(cls: type, state: Any) -> Any:
         setattr(norm, f"_{key}", value)
     check_config(norm, "normalizer state")
     return norm
+
+
+def _robust_state(state: dict[str, Any], count: int | None, d: int) -> tuple[float, tuple[bytes, ...] | None]:
+    """A robust state's (rank_error, per-feature sketches or None), validated."""
+    error = state.get("rank_error")
+    if isinstance(error, bool) or not isinstance(error, (int, float)) or not 0.0 <= error < 1.0:
+        raise ArgumentError(f"normalizer state: a robust state needs 'rank_error', a number in [0, 1) (0 for exact "
+                            f"quantiles), got {error!r}")
+    data, sizes = state.get("sketch"), state.get("sketch_sizes")
+    if data is None and sizes is None:
+        return float(error), None
+    ok = (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 1
+          and isinstance(sizes, np.ndarray) and sizes.dtype.kind in "iu" and sizes.shape == (d,)
+          and (sizes > 0).all() and int(sizes.sum()) == data.size)
+    if not ok:
+        raise ArgumentError(f"normalizer state: 'sketch' must be a 1-D uint8 array and 'sketch_sizes' {d} positive "
+                            "integers adding up to its length (what state_dict() writes)")
+    if count is None:
+        raise ArgumentError("normalizer state: quantile sketches need the row count they hold; count is None")
+    ends = np.cumsum(sizes)
+    raw = data.tobytes()
+    sketches = tuple(raw[int(e - n):int(e)] for e, n in zip(ends, sizes))
+    _quantiles.check_loaded(sketches, int(count))
+    return float(error), sketches
 
 
 def from_stats(cls: type, method: str, *, mean: ArrayLike | Tensor | None = None, var: ArrayLike | Tensor | None = None,
@@ -133,6 +175,9 @@ def from_stats(cls: type, method: str, *, mean: ArrayLike | Tensor | None = None
     statistics validated and set, as a fitted normalizer would hold them."""
     given = {"mean": mean, "var": var, "std": std, "min": min, "max": max, "max_abs": max_abs}
     given = {k: v for k, v in given.items() if v is not None}
+    if method == "robust":
+        raise ArgumentError("from_stats does not build robust normalizers: their quantiles are not among its "
+                            "statistics; fit one (Normalizer('robust').fit(X)), or load one's state_dict")
     if method in _GIVEN:
         wrong = [k for k in given if k not in _GIVEN[method]]
         if wrong:

@@ -13,6 +13,7 @@ import numpy as np
 from .. import _dask, _pandas
 from .._moments import Stats, chan_merge, column_stats
 from ..errors import ArgumentError, NotFittedError, ShapeError, name_few
+from . import quantiles as _quantiles
 from .config import check_config
 from .inputs import _as_2d, check_columns
 
@@ -31,18 +32,25 @@ def require_fitted(norm: Any, what: str) -> None:
 
 
 # ---- fitting ------------------------------------------------------------------------------------------------
-def partial_fit(norm: Any, chunk: Any, what: str = "partial_fit", prefix: str = "") -> None:
+def partial_fit(norm: Any, chunk: Any, what: str = "partial_fit", prefix: str = "", exact: bool = False) -> None:
     """Merge one chunk into the statistics. ``what`` names the call in errors; ``prefix`` starts the messages
-    that name no call (NaN/inf data, overflow: the same for fit and partial_fit), e.g. a batch's number."""
+    that name no call (NaN/inf data, overflow: the same for fit and partial_fit), e.g. a batch's number.
+    ``exact``: the chunk is the whole fit (robust's quantiles are then computed exactly, not sketched)."""
     if norm.count is None:
         raise ArgumentError(f"{what}: this normalizer was built from given statistics of an unknown number of "
                             "rows (from_stats(..., count=None)), so new rows cannot be weighed against them; "
                             "rebuild it with from_stats(..., count=N), or fit it on the data")
-    labels = None
+    robust = norm.method == "robust"
+    labels = sketch = backend = None
+    if robust and (not exact or _dask.is_collection(chunk)):
+        check_sketchable(norm, what)
     if _dask.is_collection(chunk):
         x, labels = _dask.as_array(chunk, what)
         check_chunk(norm, x.shape[1], labels, what)
-        stats = _dask.summarize_stats(x)
+        if robust:  # the moments and each block's sketches in one pass over the blocks
+            stats, sketch = _dask.summarize_robust(x)
+        else:
+            stats = _dask.summarize_stats(x)
         if stats.count == 0:
             raise ArgumentError(f"{what}: input is empty (0 rows)")
         magnitude = None
@@ -62,6 +70,8 @@ def partial_fit(norm: Any, chunk: Any, what: str = "partial_fit", prefix: str = 
         # moments; they are dropped (drift says it has no training mean/std), never kept as inf
         stats = stats._replace(mean=None, m2=None)
     merge(norm, stats)
+    if robust:
+        merge_quantiles(norm, x, backend, sketch, exact and backend is not None, what)
     norm.n_features = x.shape[1]
     if labels is not None:  # (checked against the earlier chunks' by check_chunk)
         if _pandas.feature_names(labels) is not None:
@@ -87,6 +97,36 @@ def merge(norm: Any, stats: Stats) -> None:
     if norm._max_abs is not None:
         norm._max_abs = np.maximum(norm._max_abs, np.maximum(np.abs(stats.min), np.abs(stats.max)))
     norm.count += stats.count
+
+
+def check_sketchable(norm: Any, what: str) -> None:
+    """robust statistics of a chunk are merged in quantile sketches: datasketches must be installed, and a fitted
+    normalizer must hold the sketches of its rows."""
+    _quantiles.kll(what)
+    if norm.count and norm._sketch is None:
+        raise ArgumentError(f"{what}: this robust normalizer holds the exact quantiles of {norm.count} rows that "
+                            "fit() saw in memory, and no quantile sketch of them (one would double fit's time), so "
+                            "new rows cannot be merged with them; to add rows later, fit with partial_fit (or on "
+                            "a list or stream of chunks) from the start, or fit again on all the rows")
+
+
+def merge_quantiles(norm: Any, x: Any, backend: Any, sketch: tuple[bytes, ...] | None, exact: bool,
+                    what: str) -> None:
+    """robust: the quantiles after this chunk (new arrays). ``exact``: ``x`` is all the fit data, in memory
+    (scikit-learn's percentiles, and no sketch: building one would double the fit's time for a partial_fit that
+    may never come); else the chunk's sketches (``sketch``: already made, from Dask blocks) merged into the
+    normalizer's and the quantiles read from them."""
+    if exact:
+        host = np.asarray(backend.to_numpy(x), dtype=np.float64)
+        norm._median, norm._q_low, norm._q_high = _quantiles.exact(host, norm.quantile_range)
+        norm._sketch, norm._rank_error = None, 0.0
+        return
+    if sketch is None:  # (a column at a time in float64: no float64 copy of the whole chunk)
+        sketch = _quantiles.sketch(backend.to_numpy(x), norm._sketch, what)
+    else:
+        sketch = _quantiles.merge([norm._sketch, sketch], what)
+    norm._median, norm._q_low, norm._q_high = _quantiles.quantiles(sketch, norm.quantile_range, what)
+    norm._sketch, norm._rank_error = sketch, _quantiles.rank_error(sketch, what)
 
 
 def check_chunk(norm: Any, d: int, labels: list[Any] | None, what: str = "partial_fit") -> None:
@@ -189,12 +229,35 @@ def spread(norm: Any, d: int) -> tuple:
         constant = norm._max == norm._min
         offset = np.full(d, low) if low != 0 else None
         what = "max == min"
+    elif norm.method == "robust":
+        shift = norm._median.copy() if norm.with_centering else np.zeros(d)
+        if norm.with_scaling:
+            iqr = norm._q_high - norm._q_low
+            # scikit-learn's _handle_zeros_in_scale: a spread below 10 ulp of 1 (an absolute bound) is a zero
+            constant = iqr < 10 * np.finfo(np.float64).eps
+            spread = iqr / robust_adjust(norm)
+        else:
+            spread, constant = np.ones(d), np.zeros(d, bool)
+        low, high = norm.quantile_range
+        what = f"its {low:g}% and {high:g}% quantiles are equal"
     else:
         shift = np.zeros(d)
         spread = max_abs(norm).copy()
         constant = spread == 0
         what = "max|x| == 0"
     return shift, spread, offset, constant, what
+
+
+def robust_adjust(norm: Any) -> float:
+    """What robust's spread is divided by: the normal distribution's spread between the quantiles with
+    ``unit_variance``, else 1."""
+    return _quantiles.normal_iqr(norm.quantile_range) if norm.unit_variance else 1.0
+
+
+def constant_spread(norm: Any) -> float:
+    """The spread a constant feature gets: 1 (its scale is 1); for robust with ``unit_variance``, 1 divided by
+    the normal's spread, as scikit-learn's RobustScaler divides the spread after setting a zero one to 1."""
+    return 1.0 / robust_adjust(norm) if norm.method == "robust" else 1.0
 
 
 def affine(norm: Any, stacklevel: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -210,11 +273,16 @@ def affine(norm: Any, stacklevel: int = 3) -> tuple[np.ndarray, np.ndarray, np.n
         shift, spread_, offset, constant, what = spread(norm, d)
     if constant.any():
         names = name_few(np.flatnonzero(constant), show=lambda j: name(norm, j))
-        warnings.warn(f"{norm.method} normalizer: feature(s) {names} are constant ({what}) in the fit data; "
-                      "their scale is set to 1 (they carry no information: consider dropping them)",
-                      NormalizerWarning, stacklevel=stacklevel)
+        if norm.method == "robust":  # (not constant: a mostly-zero feature has a zero IQR and its outliers)
+            text = (f"robust normalizer: feature(s) {names} have no spread between the quantiles ({what}) in the "
+                    "fit data; their spread is set to 1, as in scikit-learn (a feature that is mostly one value: "
+                    "consider another method or a wider quantile_range for it)")
+        else:
+            text = (f"{norm.method} normalizer: feature(s) {names} are constant ({what}) in the fit data; "
+                    "their scale is set to 1 (they carry no information: consider dropping them)")
+        warnings.warn(text, NormalizerWarning, stacklevel=stacklevel)
     with np.errstate(over="ignore"):
-        scale = 1.0 / np.where(constant, 1.0, spread_)
+        scale = 1.0 / np.where(constant, constant_spread(norm), spread_)
     prescale = safe_scaling(norm, constant)
     _, p, scale_p = prescale
     if (p != 1.0).any():  # max - min or 1 / spread overflowed: the scale from the prescaled spread
@@ -235,8 +303,10 @@ def safe_scaling(norm: Any, constant: np.ndarray) -> tuple[float, np.ndarray, np
     d = norm.n_features
     if norm.method == "standard":
         per = np.abs(norm._mean) + 8 * np.sqrt(population_var(norm)[0])
-    elif norm.method == "minmax":
+    elif norm.method == "minmax" or (norm.method == "robust" and norm._min is not None):
         per = np.maximum(np.abs(norm._min), np.abs(norm._max))
+    elif norm.method == "robust":
+        per = np.maximum(np.abs(norm._q_low), np.abs(norm._q_high))
     else:
         per = max_abs(norm)
     magnitude = float(np.max(per))
@@ -247,13 +317,17 @@ def safe_scaling(norm: Any, constant: np.ndarray) -> tuple[float, np.ndarray, np
             spread_p = (norm._max * p - norm._min * p) / (high - low)
         elif norm.method == "maxabs":
             spread_p = max_abs(norm) * p
+        elif norm.method == "robust" and norm.with_scaling:
+            spread_p = (norm._q_high * p - norm._q_low * p) / robust_adjust(norm)
+        elif norm.method == "robust":
+            spread_p = np.ones(d) * p
         else:
             spread_p = (spreads(norm)[1] if norm.with_std else np.ones(d)) * p
         tiny = ~constant & (spread_p > 0) & (spread_p < 2.0 ** -1000)
         if not tiny.any():
             break
         p = np.where(tiny, p * 2.0 ** 600, p)  # exact; the values, at most the spread, stay finite
-    scale_p = 1.0 / np.where(constant | (spread_p == 0), p, spread_p)
+    scale_p = 1.0 / np.where(constant | (spread_p == 0), p * constant_spread(norm), spread_p)
     return magnitude, p, scale_p
 
 

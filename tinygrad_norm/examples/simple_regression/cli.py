@@ -57,6 +57,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a fraction from 0 to 1, got {text}")
+    return value
+
+
 def _data_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="PATH",
                    help="california_housing.csv, StatLib's cal_housing.data or cal_housing.tgz (default: "
@@ -87,7 +97,7 @@ def _infer(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .compare import DEFAULT_RUNS, compare, plot, table
+    from .compare import BULK_HEADER, DEFAULT_RUNS, OUTLIER_FACTOR, OUTLIER_FEATURES, compare, plot, table
 
     if args.plot:
         tn.plotting.pyplot()  # without matplotlib: say so before training every run, not after
@@ -97,18 +107,24 @@ def _compare(args: argparse.Namespace) -> int:
     if not runs:  # (each filter alone matches a default run; together they may not)
         raise tn.ArgumentError("no default run has all of the chosen --norm, --optimizer and --target-norm")
     rows = compare(runs, epochs=args.epochs, seed=args.seed, data=args.data, device=args.device,
-                   log=lambda *_: None)
+                   log=lambda *_: None, outliers=args.outliers)
     log(f"California housing, Linear(8, {DEFAULTS.hidden_size}) -> ReLU -> Linear({DEFAULTS.hidden_size}, 1), "
         f"{args.epochs} epochs, batch {DEFAULTS.batch_size}, seed {args.seed}; validation and test splits of 2000 "
         "rows. Test columns use each run's best-validation checkpoint; every MSE is in $100,000 squared, "
         "target normalization or not.\n")
+    if args.outliers:
+        log(f"--outliers {args.outliers:g}: {rows[0].outliers} training rows have {' and '.join(OUTLIER_FEATURES)} "
+            f"multiplied by {OUTLIER_FACTOR:g} (a unit error) before any normalizer is fitted; validation and test "
+            f"rows are untouched. {BULK_HEADER} = the interquartile range of the normalized {OUTLIER_FEATURES[0]} of "
+            "the test rows: how wide the bulk of the feature is after each run's scaling (a fitted Normalize layer's; "
+            "- for the others).\n")
     log(table(rows))
     log("\nspread = std(predictions) / std(targets) on the test rows (near 0: one prediction for every house); "
         "batch vs rows = max |prediction in one batch - prediction of the row alone|, in eval mode (as infer "
         "predicts); batch vs batch (train) = max |prediction in training-sized batches of one shuffle - of "
         "another|, in train mode (as training sees it); dead ReLUs = hidden units that output 0 for every "
         "training row.\n")
-    for r in rows:
+    for r in rows if not args.outliers else ():  # (the lessons are of the rows without outliers)
         log(f"- {r.run.label}: {r.run.lesson}")
     if args.plot:
         plot(rows, args.plot)
@@ -129,9 +145,9 @@ def add_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default: %(default)s")
     p.add_argument("--hidden-size", type=_positive_int, default=DEFAULTS.hidden_size, help="default: %(default)s")
     p.add_argument("--norm", choices=NORMS, default=DEFAULTS.norm,
-                   help="minmax (Burn's method) and standard fit on the train split; none; batch-minmax is the "
-                        "bug of normalizing each batch by itself; batchnorm and layernorm put nn.BatchNorm1d / "
-                        "nn.LayerNorm first instead (default: %(default)s)")
+                   help="minmax (Burn's method), standard and robust (median and interquartile range) fit on the "
+                        "train split; none; batch-minmax is the bug of normalizing each batch by itself; batchnorm "
+                        "and layernorm put nn.BatchNorm1d / nn.LayerNorm first instead (default: %(default)s)")
     p.add_argument("--target-norm", choices=TARGET_NORMS, default=DEFAULTS.target_norm,
                    help="scale the targets by statistics of the training targets for the loss; the model's last "
                         "layer inverts it, so predictions and every reported figure stay in $100,000 (default: "
@@ -175,13 +191,17 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("compare", help="train under every normalization and optimizer and compare (under a minute)",
                        description="Train the same model, seed and split with each normalization (minmax, standard, "
-                                   "none, batch-minmax, batchnorm, layernorm), target normalization and optimizer "
-                                   "(adam, sgd) and print one table.")
+                                   "robust, none, batch-minmax, batchnorm, layernorm), target normalization and "
+                                   "optimizer (adam, sgd) and print one table.")
     p.add_argument("--epochs", type=_positive_int, default=30, help="default: %(default)s")
     p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default: %(default)s")
     p.add_argument("--norm", nargs="+", choices=NORMS, help="only these normalizations")
     p.add_argument("--optimizer", nargs="+", choices=OPTIMIZERS, help="only these optimizers")
     p.add_argument("--target-norm", nargs="+", choices=TARGET_NORMS, help="only these target normalizations")
     p.add_argument("--plot", metavar="FILE.png", help="validation curves and scatter plots (needs the 'plot' extra)")
+    p.add_argument("--outliers", type=_fraction, default=0.0, metavar="FRACTION",
+                   help="first multiply MedInc and AveRooms of this fraction of the training rows (seeded) by 1000, "
+                        "a unit error, before the normalizers are fitted (validation and test rows untouched), and "
+                        "show how wide the bulk of MedInc is after each scaling (default: %(default)s, none)")
     _data_arg(p)
     p.set_defaults(run=_compare)

@@ -9,6 +9,12 @@ far a row's prediction moves when other rows share its batch (in train mode, as 
 computes it: BatchNorm's batch statistics), how many hidden ReLUs are dead (0 for every training row),
 and the epoch where the loss became inf/NaN, if it did. Every figure is in the target's units ($100,000),
 also for the runs with target normalization, so the rows compare directly.
+
+``outliers=FRACTION`` (``compare --outliers``) first multiplies ``OUTLIER_FEATURES`` of that fraction of the
+training rows (drawn with the seed) by ``OUTLIER_FACTOR``, a unit error in a few records, before any normalizer
+is fitted; validation and test rows are untouched. The table then also shows how wide the bulk of the first of
+those features is after each run's scaling: the interquartile range of its normalized test values (min-max
+scaling by the outliers' range squeezes it towards 0, robust scaling keeps it near 1).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import numpy as np
 import tinygrad_norm as tn
 from tinygrad_norm.errors import ArgumentError
 
-from .dataset import HousingDataset
+from .dataset import FEATURES, HousingDataset
 from .inference import InferenceResult
 from .model import TARGET_NORMS, dead_units, predict, predict_batches, predict_rows
 from .training import TrainingConfig, TrainingResult, fit
@@ -45,6 +51,9 @@ class Run:
 DEFAULT_RUNS = (
     Run("standard", "adam", 1e-3, "standardized with train-split statistics: the best model"),
     Run("minmax", "adam", 1e-3, "min-max with train-split statistics (Burn's method): converges"),
+    Run("robust", "adam", 1e-3, "median and IQR with train-split statistics: as good as standard on the validation "
+                                "rows, but outliers stay far out: one test row (AveOccup 1243, ~1465 IQRs out) is "
+                                "extrapolated, and its error is a third of the test MSE"),
     Run("none", "adam", 1e-3, "unscaled, Adam: per-weight step sizes hide the problem, but it trails"),
     Run("batch-minmax", "adam", 1e-3, "each batch scaled by itself: a row's prediction depends on its batch"),
     Run("batchnorm", "adam", 1e-3, "BatchNorm1d first: in train mode a row's output depends on its batch; eval "
@@ -54,6 +63,8 @@ DEFAULT_RUNS = (
         target_norm="standard"),
     Run("standard", "sgd", 1e-2, "standardized, plain SGD: converges"),
     Run("minmax", "sgd", 1e-2, "min-max, plain SGD: converges, more slowly (the fixed Burn example's ~0.56)"),
+    Run("robust", "sgd", 1e-2, "median and IQR, plain SGD: the heavy tails (AveOccup, AveBedrms) stay up to 700 "
+                               "IQRs out, and SGD's steps on those rows make the loss overflow"),
     Run("none", "sgd", 5e-3, "unscaled, plain SGD: gradients ~1000x apart, the loss overflows"),
     Run("none", "sgd", 1.5e-4, "unscaled, SGD small enough not to overflow: every ReLU dies, one prediction for all"),
     Run("batch-minmax", "sgd", 1e-2, "each batch scaled by itself, plain SGD"),
@@ -71,20 +82,65 @@ class Row:
     # max |prediction in one shuffle's training-sized batches - in another's| over the test rows, in train mode
     batch_vs_batch: float = math.nan
     dead: int | None = None
+    # the interquartile range of OUTLIER_FEATURES[0]'s normalized test values (None: no fitted normalizer); the
+    # table shows it for runs trained with outliers
+    bulk_iqr: float | None = None
+    outliers: int = 0  # how many training rows had the unit error
 
     @property
     def diverged(self) -> int | None:
         return self.training.diverged_epoch
 
 
+# compare --outliers: which training features get the unit error, and how large it is
+OUTLIER_FEATURES = ("MedInc", "AveRooms")
+OUTLIER_FACTOR = 1000.0
+
+
+def check_outliers(fraction: float) -> float:
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 <= fraction <= 1.0:
+        raise ArgumentError(f"--outliers must be a fraction of the training rows, from 0 to 1, got {fraction!r}")
+    return float(fraction)
+
+
+def outlier_rows(n: int, fraction: float) -> int:
+    """How many of ``n`` training rows ``fraction`` corrupts: at least one for any fraction above 0."""
+    return 0 if fraction == 0 else max(1, round(fraction * n))
+
+
+def with_outliers(train_set: HousingDataset, fraction: float, seed: int) -> HousingDataset:
+    """``train_set`` with ``OUTLIER_FEATURES`` of ``fraction`` of its rows (drawn with ``seed``) multiplied by
+    ``OUTLIER_FACTOR``; the targets as they were."""
+    fraction = check_outliers(fraction)
+    rows = np.random.default_rng(seed).choice(len(train_set), outlier_rows(len(train_set), fraction), replace=False)
+    features = train_set.features.copy()
+    for name in OUTLIER_FEATURES:
+        features[rows, FEATURES.index(name)] *= OUTLIER_FACTOR
+    return HousingDataset(features, train_set.targets, train_set.name, train_set.source, train_set.fingerprint)
+
+
+def bulk_iqr(model: tn.nn.Module, features: np.ndarray) -> float | None:
+    """The interquartile range of ``OUTLIER_FEATURES[0]`` after the model's fitted normalizer (None without one)."""
+    layer = getattr(model, "normalize", None)
+    normalizer = getattr(layer, "normalizer", None)
+    if normalizer is None:
+        return None
+    q25, q75 = np.percentile(normalizer.transform(features)[:, FEATURES.index(OUTLIER_FEATURES[0])], [25, 75])
+    return float(q75 - q25)
+
+
 def compare(runs: tuple[Run, ...] | list[Run] = DEFAULT_RUNS, epochs: int = 30, seed: int = 1337,
             data: str | None = None, device: str = "cpu", batch_size: int = 256, hidden_size: int = 64,
-            log=print) -> list[Row]:
-    """Train every run on the same split and seed; returns one Row each (nothing is written)."""
+            log=print, outliers: float = 0.0) -> list[Row]:
+    """Train every run on the same split and seed; returns one Row each (nothing is written). ``outliers``: the
+    fraction of training rows given a unit error first (see the module docstring)."""
     if not runs:
         raise ArgumentError("compare needs at least one run")
+    outliers = check_outliers(outliers)
     splits = HousingDataset.load(data).split()
     train_set, valid_set, test_set = splits["train"], splits["valid"], splits["test"]
+    if outliers:
+        train_set = with_outliers(train_set, outliers, seed)
     base = TrainingConfig(num_epochs=epochs, seed=seed, device=device, batch_size=batch_size,
                           hidden_size=hidden_size, progress=False)
     for run in runs:
@@ -98,7 +154,7 @@ def compare(runs: tuple[Run, ...] | list[Run] = DEFAULT_RUNS, epochs: int = 30, 
         config.validate()
         log(f"training {run.label} ...")
         result = fit(config, train_set, valid_set, log=log)
-        row = Row(run, result, None)
+        row = Row(run, result, None, outliers=outlier_rows(len(train_set), outliers))
         if result.best_state is not None:
             model = result.best_model()
             x = test_set.features
@@ -111,6 +167,7 @@ def compare(runs: tuple[Run, ...] | list[Run] = DEFAULT_RUNS, epochs: int = 30, 
                                                      - predict_batches(model, x, run.norm, batch_size, orders[1],
                                                                        device))))
             row.dead = dead_units(model, train_set.features, run.norm, device, batch_size)
+            row.bulk_iqr = bulk_iqr(model, x)
         rows.append(row)
     return rows
 
@@ -124,8 +181,22 @@ HEADER = ["norm", "target", "optimizer", "lr", "best valid (epoch)", "last valid
           "diverged at"]
 
 
-def table_rows(rows: list[Row]) -> list[list[str]]:
+BULK_HEADER = f"{OUTLIER_FEATURES[0]} IQR scaled"
+
+
+def header(rows: list[Row], bulk: bool | None = None) -> list[str]:
+    """The table's columns: HEADER, and the scaled bulk's width (``bulk``; None: when some row was trained with
+    outliers)."""
+    return HEADER + [BULK_HEADER] if _bulk(rows, bulk) else list(HEADER)
+
+
+def _bulk(rows: list[Row], bulk: bool | None) -> bool:
+    return any(r.outliers for r in rows) if bulk is None else bulk
+
+
+def table_rows(rows: list[Row], bulk: bool | None = None) -> list[list[str]]:
     out = []
+    bulk = _bulk(rows, bulk)
     for r in rows:
         t = r.training
         best, epoch = t.best_valid
@@ -136,16 +207,16 @@ def table_rows(rows: list[Row]) -> list[list[str]]:
                     str(len(np.unique(r.test.predictions))) if r.test else "-",
                     _f(r.batch_vs_rows, ".2g"), _f(r.batch_vs_batch, ".2g"),
                     "-" if r.dead is None else f"{r.dead}/{t.config.hidden_size}",
-                    f"epoch {r.diverged}" if r.diverged else "-"])
+                    f"epoch {r.diverged}" if r.diverged else "-"] + ([_f(r.bulk_iqr, ".3g")] if bulk else []))
     return out
 
 
 def table(rows: list[Row]) -> str:
     """The comparison as a plain-text table (GitHub markdown)."""
-    cells = table_rows(rows)
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(HEADER)]
+    cells, columns = table_rows(rows), header(rows)
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(columns)]
     line = lambda cs: "| " + " | ".join(c.ljust(w) for c, w in zip(cs, widths)) + " |"  # noqa: E731
-    return "\n".join([line(HEADER), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(c) for c in cells])
+    return "\n".join([line(columns), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(c) for c in cells])
 
 
 def plot(rows: list[Row], path: str) -> None:

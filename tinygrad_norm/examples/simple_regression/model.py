@@ -135,9 +135,10 @@ class RegressionModel(nn.Module):
 
 
 # the --norm settings, and the format of this model's checkpoints (training writes them, inference reads them)
-NORMS = ("minmax", "standard", "none", "batch-minmax", "batchnorm", "layernorm")
+NORMS = ("minmax", "standard", "none", "batch-minmax", "batchnorm", "layernorm", "robust")
 CHECKPOINT_FORMAT = "tinygrad_norm/simple-regression"
-# 3: config["target_norm"] (and the model's denormalize layer), --norm batchnorm and layernorm. Version 2 files
+# 3: config["target_norm"] (and the model's denormalize layer), --norm batchnorm, layernorm and robust (its files
+# are refused by a reader older than robust, by their --norm). Version 2 files
 # (no target normalization, the first four --norm settings) are still read.
 CHECKPOINT_VERSION = 3
 READABLE_VERSIONS = (2, 3)
@@ -145,7 +146,7 @@ V2_NORMS = NORMS[:4]
 MODEL_FILE, METRICS_FILE = "model.npz", "metrics.csv"
 NORMALIZE_STATE = "normalize._extra_state"
 DENORMALIZE_STATE = "denormalize._extra_state"
-FITTED_NORMS = ("minmax", "standard")  # the --norm settings whose model carries fitted statistics
+FITTED_NORMS = ("minmax", "standard", "robust")  # the --norm settings whose model carries fitted statistics
 
 
 def norm_layer(norm: str) -> str:

@@ -294,7 +294,7 @@ def _scheduler(config: TrainingConfig, optimizer: tn.optim.Optimizer) -> Any:
 
 def _build(config: TrainingConfig, train_set: HousingDataset, valid_set: HousingDataset) -> _Run:
     normalizer = target_normalizer = None
-    if config.norm in ("minmax", "standard"):  # fitted ONCE, on the training split only
+    if config.norm in FITTED_NORMS:  # fitted ONCE, on the training split only
         normalizer = tn.Normalizer(config.norm, feature_names=FEATURES).fit(train_set.features)
     if config.norm == "batchnorm":  # train mode normalizes each batch by its own statistics: a row alone has none
         rows, size = len(train_set), config.batch_size
