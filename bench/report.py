@@ -15,6 +15,8 @@ import json
 import sys
 from collections import defaultdict
 
+_EXTRA = {"rows_per_s": ",.0f", "fit_s": ".1f", "peak_rss_mib": ",.0f"}  # extra_info columns and their formats
+
 
 def fmt_time(s: float) -> str:
     for unit, f in (("s", 1), ("ms", 1e3), ("us", 1e6)):
@@ -42,8 +44,9 @@ def main(path: str) -> None:
         ours = [b for b in items if b["extra_info"].get("engine", "").startswith("tinygrad_norm")]
         base = ours[0] if ours else items[0]
         print(f"\n### {group}\n")
-        # groups that measured accuracy too (bench/test_dask.py) get its columns
-        acc = [k for k in ("rel_err_mean", "rel_err_var") if any(k in b["extra_info"] for b in items)]
+        # groups that measured accuracy too (bench/test_dask.py) get its columns; bench/test_stream.py's also its
+        # rows per second, fit time and peak memory
+        acc = [k for k in ("rel_err_mean", "rel_err_var", *_EXTRA) if any(k in b["extra_info"] for b in items)]
         print("| engine | median | ratio: engine / ours | GB/s | of copy bandwidth |" + "".join(f" {k} |" for k in acc))
         print("|---|---|---|---|---|" + "---|" * len(acc))
         for b in sorted(items, key=lambda b: b["stats"]["median"]):
@@ -53,7 +56,8 @@ def main(path: str) -> None:
             bw = copy_bw.get(b["extra_info"].get("shape", ""))
             frac = f"{nbytes / med / 1e9 / bw:.0%}" if nbytes and bw else ""
             ratio = med / base["stats"]["median"]
-            errs = "".join(f" {b['extra_info'][k]:.2g} |" if k in b["extra_info"] else " |" for k in acc)
+            errs = "".join(f" {format(b['extra_info'][k], _EXTRA.get(k, '.2g'))} |" if k in b["extra_info"] else " |"
+                           for k in acc)
             print(f"| {b['extra_info'].get('engine', b['name'])} | {fmt_time(med)} | {ratio:.2f}x | {gbs} | {frac} |"
                   + errs)
 

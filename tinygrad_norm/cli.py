@@ -34,30 +34,47 @@ def _experiments(args: argparse.Namespace) -> int:
 def _diagnose(args: argparse.Namespace) -> int:
     import os
 
-    from .datasets import COLUMNS, ENV_DATA, TARGET, california_housing, read_table
+    from . import datasets as ds
     from .datasets._text import echo, some
     from .diagnose import diagnose
 
-    # every file train reads, through the same reader, plus CSVs with any columns; no --data: as train
-    table = read_table(args.data) if args.data is not None else california_housing()
-    names, data = table.names, table.data
-    origin = f" (from ${ENV_DATA})" if args.data is None and os.environ.get(ENV_DATA) else ""
-    if args.model is not None:
-        return _drift(args, table, origin)
-    housing = names == COLUMNS
-    target = TARGET if args.target is None and housing else args.target  # the housing table's label is known
-    if target is None:
-        left = "every column is a feature (--target COL leaves the label out)"
-    elif target not in names:
-        raise ArgumentError(f"--target {echo(target)} is not a column of {table.source}{origin}; its columns: "
-                            f"{some(names, shown=9)}")
+    # every file train reads, through the same readers, plus CSVs with any columns; no --data: as train. A CSV or
+    # Parquet file (or a glob of them) is streamed, one chunk in memory at a time: files of any size
+    from_env = args.data is None and bool(os.environ.get(ds.ENV_DATA))
+    origin = f" (from ${ds.ENV_DATA})" if from_env else ""
+    if args.data is not None:
+        table = ds.iter_table(args.data) if ds.streamable(args.data) else ds.read_table(args.data)
     else:
-        keep = [i for i, n in enumerate(names) if n != target]
-        names, data = [names[i] for i in keep], data[:, keep]
-        left = f"target {target} left out" + (" (--target COL leaves out another)" if housing else "")
+        table = ds.housing_stream() or ds.california_housing()
+    try:
+        if args.model is not None:
+            return _drift(args, table, origin)
+        names = table.names
+        housing = sorted(names) == sorted(ds.COLUMNS)  # (read_table gives the housing table in COLUMNS' order)
+        target = ds.TARGET if args.target is None and housing else args.target  # the housing table's label is known
+        if target is None:
+            left = "every column is a feature (--target COL leaves the label out)"
+        elif target not in names:
+            raise ArgumentError(f"--target {echo(target)} is not a column of {table.source}{origin}; its columns: "
+                                f"{some(names, shown=9)}")
+        else:
+            names = [n for n in (ds.COLUMNS if housing else names) if n != target]
+            left = f"target {target} left out" + (" (--target COL leaves out another)" if housing else "")
+        report = diagnose(_columns(table, names), feature_names=names)
+    except ds.DataError as e:  # (a streamed file's rows are read here, after its header)
+        raise (ds._env_error(e) if from_env else e) from None
     print(f"data: {table.source}{origin}; {left}\n")
-    print(diagnose(data, feature_names=names))
+    print(report)
     return 0
+
+
+def _columns(table, names: list[str]):
+    """The columns ``names`` of a table: a stream that reads only those, or the in-memory values."""
+    from .datasets import TableStream
+
+    if isinstance(table, TableStream):
+        return table if names == table.names else table.select(names)
+    return table.data if names == table.names else table.data[:, [table.names.index(n) for n in names]]
 
 
 def _drift(args: argparse.Namespace, table, origin: str) -> int:
@@ -84,10 +101,10 @@ def _drift(args: argparse.Namespace, table, origin: str) -> int:
     if missing or not wanted:
         raise ArgumentError(f"--data {table.source}{origin}: it lacks the model's feature(s) {some(missing, shown=5)}"
                             if missing else f"--model {folder / 'model.npz'}: its statistics name no features")
-    x = table.data[:, [table.names.index(n) for n in wanted]]
+    report = norm.drift(_columns(table, wanted))  # (a stream: one chunk in memory at a time)
     print(f"data: {table.source}{origin}; model: {folder / 'model.npz'} ({info['checkpoint']} checkpoint, "
           f"--norm {norm.method})\n")
-    print(norm.drift(x))
+    print(report)
     return 0
 
 
@@ -111,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("diagnose", help="report per-feature scales of a data file and whether they need normalizing")
     p.add_argument("--data", metavar="PATH", help="any file train reads (california_housing.csv, cal_housing.data, "
-                   "cal_housing.tgz, compressed or not) or a CSV with a header row (default: $TINYGRAD_NORM_DATA, "
+                   "cal_housing.tgz, compressed or not), a CSV with a header row or a Parquet file, or a glob of them "
+                   "('parts/*.csv'; CSV and Parquet files are streamed: any size) (default: $TINYGRAD_NORM_DATA, "
                    "else the copy shipped with the package)")
     p.add_argument("--target", help="column to leave out (the label); default MedHouseVal for the housing table")
     p.add_argument("--model", metavar="DIR|model.npz", help="instead of the scale report, compare the data with the "

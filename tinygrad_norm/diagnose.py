@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from ._moments import chan_merge, column_stats
 from .errors import ArgumentError, DivergenceError, ShapeError, name_few
 from .normalize import _as_2d
+from .normalize.inputs import is_stream, stream_names
 
 WARN_RATIO = 100.0
 TABLE_ROWS = 40  # features printed in the table: a report of a million columns stays readable
@@ -26,6 +28,33 @@ NAME_WIDTH = 24  # longer names are cut in the table and in messages
 
 def _cut(name: str) -> str:
     return name if len(name) <= NAME_WIDTH else name[:NAME_WIDTH - 3] + "..."
+
+
+def _refuse_nonfinite(bad: np.ndarray, names: Sequence[str], where: str = "data") -> None:
+    """NaN/inf values (``bad``: each column's count) are an error naming the columns; nothing when there are none."""
+    if bad.any():
+        cols = name_few(np.flatnonzero(bad), lambda j: f"{_cut(names[j]) if j < len(names) else j}: {int(bad[j])}")
+        raise ArgumentError(f"diagnose: {where} contains {int(bad.sum()):,} NaN/inf values ({cols}); drop or "
+                            "impute them first")
+
+
+def _stream_moments(chunks: Any, names: list[str] | None) -> tuple:
+    """(count, mean, M2, min, max) per column of a stream of chunks, one chunk in memory at a time."""
+    n, mean, m2, lo, hi = 0, None, None, None, None
+    for k, chunk in enumerate(chunks):
+        arr, backend = _as_2d(chunk[0] if isinstance(chunk, tuple) else chunk, "diagnose")[:2]
+        if mean is not None and arr.shape[1] != len(mean):
+            raise ShapeError(f"diagnose: chunk {k} has {arr.shape[1]} features, earlier chunks had {len(mean)}")
+        stats = column_stats(backend, arr)
+        if stats.bad is not None:
+            _refuse_nonfinite(stats.bad, names or [f"x{j}" for j in range(arr.shape[1])], f"chunk {k}")
+        with np.errstate(over="ignore", invalid="ignore"):  # (finite values too large: reported by the caller)
+            n, mean, m2 = chan_merge((n, mean, m2), (stats.count, stats.mean, stats.m2))
+        lo = stats.min if lo is None else np.minimum(lo, stats.min)
+        hi = stats.max if hi is None else np.maximum(hi, stats.max)
+    if mean is None:
+        raise ArgumentError("diagnose: the iterable gave no chunks")
+    return n, mean, m2, lo, hi
 
 
 def check_finite_loss(loss: float, epoch: int, what: str = "loss", hint: str | None = None) -> None:
@@ -75,24 +104,31 @@ class Diagnosis:
 
 
 def diagnose(x: Any, feature_names: Sequence[str] | None = None) -> Diagnosis:
-    """Per-feature scale report for a 2-D array or Tensor, with a warning past a 100x spread."""
-    arr, backend = _as_2d(x, "diagnose")[:2]
-    n, mean, m2 = backend.column_moments(arr)
-    lo, hi = backend.column_minmax(arr)
-    d = arr.shape[1]
-    names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(d)]
+    """Per-feature scale report for a 2-D array or Tensor, with a warning past a 100x spread. ``x`` may also be
+    chunks read one at a time: a ``tn.datasets.iter_table`` stream of files bigger than memory (its column names
+    name the features) or any iterator of 2-D chunks, summarized chunk by chunk (float64 moments merged with
+    Chan's formula, as a fit merges them)."""
+    names = list(feature_names) if feature_names is not None else None
+    if is_stream(x):
+        if names is None:
+            names = stream_names(x)
+        n, mean, m2, lo, hi = _stream_moments(x, names)
+    else:
+        arr, backend = _as_2d(x, "diagnose")[:2]
+        n, mean, m2 = backend.column_moments(arr)
+        lo, hi = backend.column_minmax(arr)
+        if not (np.isfinite(mean).all() and np.isfinite(m2).all()):
+            _refuse_nonfinite(backend.to_numpy(backend.xp.count_nonzero(~backend.xp.isfinite(arr), axis=0)),
+                              names or [f"x{j}" for j in range(arr.shape[1])])
+    d = len(mean)
+    names = names if names is not None else [f"x{j}" for j in range(d)]
     if len(names) != d:
         raise ShapeError(f"diagnose: {len(names)} feature names for {d} features")
     with np.errstate(over="ignore", invalid="ignore"):
         std = np.sqrt(m2 / max(n - 1, 1))
         rms = np.sqrt(m2 / n + mean * mean)
     ok = np.isfinite(mean) & np.isfinite(lo) & np.isfinite(hi) & np.isfinite(m2) & np.isfinite(rms)
-    if not ok.all():
-        bad = backend.to_numpy(backend.xp.count_nonzero(~backend.xp.isfinite(arr), axis=0))
-        if bad.any():
-            cols = name_few(np.flatnonzero(bad), lambda j: f"{_cut(names[j])}: {int(bad[j])}")
-            raise ArgumentError(f"diagnose: data contains {int(bad.sum()):,} NaN/inf values ({cols}); drop or "
-                                "impute them first")
+    if not ok.all():  # (NaN/inf data was refused above: finite values too large for float64 statistics)
         big = name_few(np.flatnonzero(~ok), lambda j: f"{_cut(names[j])} (|x| up to {max(abs(lo[j]), abs(hi[j])):.3g})")
         raise ArgumentError(f"diagnose: feature(s) {big} are too large for float64 statistics (their "
                             "squares overflow); rescale them first, e.g. divide by a power of 10")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -235,6 +236,18 @@ def summarize(backend: Any, x: Any, lo: np.ndarray | None, hi: np.ndarray | None
     rows_per = max(1, _BLOCK_BYTES // (8 * x.shape[1]))
     parts = [block_summary(backend, x[i:i + rows_per], lo, hi) for i in range(0, x.shape[0], rows_per)]
     return merge_summaries(np.stack(parts))
+
+
+def summarize_chunks(chunks: Iterable[tuple[Any, Any]], lo: np.ndarray | None, hi: np.ndarray | None) -> np.ndarray:
+    """The (d,) summary of a stream of (array, backend) chunks, each summarized as an in-memory array and merged
+    in order (Chan's formula): one chunk in memory at a time."""
+    total = None
+    for x, backend in chunks:
+        part = summarize(backend, x, lo, hi)
+        total = part if total is None else merge_summaries(np.stack([total, part]))
+    if total is None:
+        raise ArgumentError("drift: the iterable gave no chunks")
+    return total
 
 
 # ---- the report ----------------------------------------------------------------------------------------------

@@ -16,6 +16,12 @@ archive from its header, StatLib's raw format from a first line of numbers (no h
 with a header row. Lines may end in ``\n``, ``\r\n`` or ``\r``. ``read_table`` reads the same
 files and also CSVs with any columns (``tinygrad-norm diagnose``).
 
+Files bigger than memory: ``iter_table(path_or_glob, columns=None, chunk_rows=None)`` streams CSV (plain or
+compressed) and Parquet files, one or many, as float64 chunks with the same checks and messages (``_stream``;
+needs pyarrow, the ``files`` extra), for ``Normalizer.fit`` / ``partial_fit``, ``drift`` and ``tn.diagnose``.
+``estimate_table(path)`` says how much memory the in-memory readers need for a file, before reading it, and
+``available_memory()`` how much the system has (``_memory``).
+
 Integrity and limits (``_files``, ``_statlib``): compressed data is read to its end so the
 format's checks (gzip's CRC-32 and length, xz's and bzip2's checks, tar header checksums) run; a
 file that claims to be StatLib's (an archive member named ``CaliforniaHousing/cal_housing.data``,
@@ -55,8 +61,10 @@ from ._files import (
     size_text,
     too_large,
 )
+from ._memory import TableEstimate, available_memory, estimate_table
 from ._statlib import STATLIB_COLUMNS, STATLIB_ROWS, STATLIB_SHA256, convert_statlib, is_statlib, statlib_rows
-from ._text import decode, echo, first_line_is_numbers, label, parse_rows, some, split_lines
+from ._stream import TableStream, iter_table, streamable
+from ._text import decode, first_line_is_numbers, header_names, label, parse_rows, some, split_lines
 
 FEATURES = ["MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude", "Longitude"]
 TARGET = "MedHouseVal"
@@ -135,18 +143,20 @@ def _csv_width_error(header: int) -> Callable[[int, int], str]:
     return lambda lineno, values: f"line {lineno} has {values} values, the header has {header}"
 
 
+def _check_columns(names: list[str], columns: list[str], where: str) -> None:
+    """A file's columns must be exactly ``columns`` (in any order)."""
+    missing = [c for c in columns if c not in names]
+    extra = [c for c in names if c not in columns]
+    if missing or extra:
+        raise DataError(f"{where}: wrong columns" + (f"; missing [{some(missing, shown=9)}]" if missing else "")
+                        + (f"; unexpected [{some(extra)}]" if extra else "") + f". Expected exactly {columns}")
+
+
 def _csv_from_text(text: str, where: str, columns: list[str] | None) -> tuple[list[str], np.ndarray]:
     lines = split_lines(text)
-    header = lines[0] if lines else ""
-    names = [c.strip() for c in header.split(",")]
-    if not header.strip() or not all(names):
-        raise DataError(f"{where}: the first line must be a header of column names, got {echo(header)}")
+    names = header_names(lines[0] if lines else "", where)
     if columns is not None:
-        missing = [c for c in columns if c not in names]
-        extra = [c for c in names if c not in columns]
-        if missing or extra:
-            raise DataError(f"{where}: wrong columns" + (f"; missing [{some(missing, shown=9)}]" if missing else "")
-                            + (f"; unexpected [{some(extra)}]" if extra else "") + f". Expected exactly {columns}")
+        _check_columns(names, columns, where)
     if columns is not None and len(set(names)) != len(names):  # else reordering would silently drop one
         twice = [n for n, k in Counter(names).items() if k > 1]
         raise DataError(f"{where}: the header names a column twice: {some(twice)}")
@@ -223,6 +233,16 @@ def embedded_housing() -> Table:
     return Table(list(COLUMNS), convert_statlib(statlib_rows(blob, EMBEDDED_SOURCE)), EMBEDDED_SOURCE)
 
 
+_UNSET = f"unset it (unset {ENV_DATA}) to use the copy shipped with the package"
+
+
+def _env_error(e: DataError) -> DataError:
+    """An error about the file ``$TINYGRAD_NORM_DATA`` names: the user may not know the variable is set, so say
+    where the file name came from."""
+    return DataError(f"{e} (this file is named by ${ENV_DATA}, as no --data was given: fix it, pass --data PATH, or "
+                     f"{_UNSET})")
+
+
 def california_housing(source: str | os.PathLike | None = None) -> Table:
     """The California housing table: ``source``, else ``$TINYGRAD_NORM_DATA``, else the shipped copy."""
     if source is not None:
@@ -230,17 +250,31 @@ def california_housing(source: str | os.PathLike | None = None) -> Table:
     env = os.environ.get(ENV_DATA)
     if not env:
         return embedded_housing()
-    unset = f"unset it (unset {ENV_DATA}) to use the copy shipped with the package"
     if not Path(env).is_file():
-        raise DataError(f"{ENV_DATA}={label(env, 80)}: no such file; {unset}")
+        raise DataError(f"{ENV_DATA}={label(env, 80)}: no such file; {_UNSET}")
     try:
         return read_housing(env)
-    except DataError as e:  # the user may not know the variable is set: say where the file name came from
-        raise DataError(f"{e} (this file is named by ${ENV_DATA}, as no --data was given: fix it, pass --data "
-                        f"PATH, or {unset})") from None
+    except DataError as e:
+        raise _env_error(e) from None
+
+
+def housing_stream(chunk_rows: int | None = None) -> TableStream | None:
+    """The California housing table of ``$TINYGRAD_NORM_DATA`` as a stream (columns ``COLUMNS``), when that file is
+    one ``iter_table`` reads (a CSV or Parquet file); None when the variable is unset or names anything else
+    (StatLib's raw file or archive, or no file: ``california_housing()`` reads it or says why)."""
+    env = os.environ.get(ENV_DATA)
+    if not env or not Path(env).is_file() or not streamable(env):
+        return None
+    try:
+        stream = iter_table(env, chunk_rows=chunk_rows)
+        _check_columns(stream.names, COLUMNS, env)
+        return stream.select(COLUMNS)
+    except DataError as e:
+        raise _env_error(e) from None
 
 
 __all__ = ["ARCHIVE_MEMBER", "COLUMNS", "DataError", "ENV_DATA", "FEATURES", "MAX_EXPANDED_BYTES", "MAX_FILE_BYTES",
-           "STATLIB_COLUMNS", "STATLIB_ROWS", "STATLIB_SHA256", "STATLIB_SIZE", "TARGET", "Table",
-           "california_housing", "convert_statlib", "embedded_housing", "is_statlib",
-           "read_csv", "read_housing", "read_table", "write_csv"]
+           "STATLIB_COLUMNS", "STATLIB_ROWS", "STATLIB_SHA256", "STATLIB_SIZE", "TARGET", "Table", "TableEstimate",
+           "TableStream", "available_memory", "california_housing", "convert_statlib", "embedded_housing",
+           "estimate_table", "housing_stream", "is_statlib", "iter_table", "read_csv", "read_housing", "read_table",
+           "streamable", "write_csv"]

@@ -4,7 +4,8 @@ magic bytes) and StatLib's ``cal_housing.tgz`` archive.
 Limits, because this reader holds a whole file and its parsed values in memory:
 
 - ``MAX_FILE_BYTES`` (2 GiB): the largest file read, checked with ``stat`` before reading a byte.
-  Parsing takes several times the file's size in memory; streaming larger files is not supported.
+  Parsing takes several times the file's size in memory; ``_stream.iter_table`` streams larger CSV and
+  Parquet files in bounded memory instead.
 - ``MAX_EXPANDED_BYTES`` (64 MiB): the most a compressed file or an archive may expand to. The size
   of a compressed file says little about its content (a 127 KiB gzip can hold 128 MiB of zeros), so
   decompression stops as soon as it has produced more. StatLib's file is 2 MB.
@@ -32,7 +33,7 @@ MAX_EXPANDED_BYTES = 64 << 20
 ARCHIVE_MEMBER = "CaliforniaHousing/cal_housing.data"
 STATLIB_SIZE = 2_092_122  # bytes of StatLib's cal_housing.data
 _CHUNK = 1 << 20
-_TAR_MAGIC = slice(257, 262)  # "ustar" in a POSIX or GNU tar header
+TAR_MAGIC = slice(257, 262)  # "ustar" in a POSIX or GNU tar header
 _CODECS = {"gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"), "xz": lambda f: lzma.LZMAFile(f),
            "bzip2": lambda f: bz2.BZ2File(f)}
 _UNSUPPORTED = {b"PK\x03\x04": "a zip archive", b"\x28\xb5\x2f\xfd": "zstd-compressed",
@@ -51,8 +52,9 @@ def too_large(where: str, size: int | None) -> str:
     """The refusal of a file too large for this in-memory reader (``size`` None: found while reading)."""
     amount = f"more than {size_text(MAX_FILE_BYTES)}" if size is None else f"{size_text(size)} ({size:,} bytes)"
     return (f"{where}: the file is {amount}; this reader holds a file and its values in memory and takes files "
-            f"up to {size_text(MAX_FILE_BYTES)} (streaming larger files is not supported yet): pass a sample of the "
-            "rows, e.g. the header and the first million lines (head -n 1000001 FILE > sample.csv)")
+            f"up to {size_text(MAX_FILE_BYTES)}: pass a sample of the rows, e.g. the header and the first million "
+            "lines (head -n 1000001 FILE > sample.csv); to fit statistics on all of it, stream it with "
+            "tn.datasets.iter_table (tinygrad-norm diagnose does)")
 
 
 def compression(head: bytes) -> str | None:
@@ -64,6 +66,15 @@ def compression(head: bytes) -> str | None:
     if head[:3] == b"BZh" and head[4:10] == b"1AY&SY":
         return "bzip2"
     return next((name for magic, name in _UNSUPPORTED.items() if head.startswith(magic)), None)
+
+
+def unsupported(where: str, codec: str) -> str:
+    return f"{where}: is {codec}, which this reader does not take; extract the file, or compress it with xz or gzip"
+
+
+def codec_reader(codec: str, f: BinaryIO) -> BinaryIO:
+    """A decompressing reader of the open file ``f`` (``codec``: a key of _CODECS)."""
+    return _CODECS[codec](f)
 
 
 class _TooLarge(Exception):
@@ -117,12 +128,11 @@ def read_content(f: BinaryIO, size: int, where: str) -> Content:
     head = f.read(512)
     codec = compression(head)
     if codec in _UNSUPPORTED.values():
-        raise DataError(f"{where}: is {codec}, which this reader does not take; extract the file, or compress it "
-                        "with xz or gzip")
+        raise DataError(unsupported(where, codec))
     f.seek(0)
     limit = MAX_EXPANDED_BYTES if codec else MAX_FILE_BYTES
     try:
-        if codec is None and head[_TAR_MAGIC] != b"ustar":  # a plain file: one read of the size stat gave
+        if codec is None and head[TAR_MAGIC] != b"ustar":  # a plain file: one read of the size stat gave
             data = f.read(size + 1)
             if len(data) > size:  # it grew, or a special file that reports no size: read on, bounded
                 data += _Bounded(f, MAX_FILE_BYTES - len(data)).read()
@@ -130,7 +140,7 @@ def read_content(f: BinaryIO, size: int, where: str) -> Content:
         stream = _Bounded(_CODECS[codec](f) if codec else f, limit)
         head = stream.read_head(512)
         stream.unread(head)
-        if head[_TAR_MAGIC] == b"ustar":
+        if head[TAR_MAGIC] == b"ustar":
             data = _archive_member(stream, where, limit)
             stream.read()  # the rest of the stream, so the compression's trailer (CRC, length) is checked
             return Content(data, f"{where}:{ARCHIVE_MEMBER}", True)
@@ -144,13 +154,19 @@ def read_content(f: BinaryIO, size: int, where: str) -> Content:
         raise DataError(f"{where}: expands to more than {size_text(limit)} when decompressed, the most this reader "
                         f"takes from a compressed file or archive (StatLib's file is {size_text(STATLIB_SIZE)}); "
                         "decompress it yourself and pass the plain file") from None
-    except _DAMAGED as e:
+    except (*_DAMAGED, OSError) as e:
+        raise DataError(damaged(where, codec, e)) from None
+
+
+def damaged(where: str, codec: str | None, e: BaseException) -> str:
+    """The error of a compressed stream or archive that fails to decompress (``codec`` None: a plain tar)."""
+    if isinstance(e, _DAMAGED):
         kind = "tar archive" if isinstance(e, tarfile.TarError) else f"{codec} data"
-        raise DataError(f"{where}: damaged or cut-short {kind} ({type(e).__name__}: {e}); the file is corrupt: "
-                        "get a fresh copy") from None
-    except OSError as e:  # bz2 reports damaged data as OSError (a failing disk would too)
-        raise DataError(f"{where}: damaged or unreadable {codec or 'tar'} data ({e.strerror or e}); the file is "
-                        "corrupt: get a fresh copy") from None
+        return f"{where}: damaged or cut-short {kind} ({type(e).__name__}: {e}); the file is corrupt: get a fresh copy"
+    # bz2 reports damaged data as OSError (a failing disk would too)
+    strerror = getattr(e, "strerror", None)
+    return (f"{where}: damaged or unreadable {codec or 'tar'} data ({strerror or e}); the file is corrupt: get a "
+            "fresh copy")
 
 
 def _archive_member(stream: _Bounded, where: str, limit: int) -> bytes:

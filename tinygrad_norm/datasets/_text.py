@@ -49,14 +49,36 @@ def line_number(blob: bytes, offset: int) -> int:
     return head.count(b"\n") + head.count(b"\r") - head.count(b"\r\n") + 1
 
 
-def decode(blob: bytes, where: str) -> str:
+def decode(blob: bytes, where: str, first_line: int = 1, start: int = 0) -> str:
+    """``blob`` as text; ``first_line`` and ``start``: the line and byte offset of the file that ``blob`` starts at
+    (a streamed block's)."""
     try:
         return blob.decode("utf-8-sig")  # a leading byte-order mark is not part of the header
     except UnicodeDecodeError as e:
         binary = (", and the file is not compressed with gzip, xz or bzip2 either (or its first bytes are damaged)"
-                  if e.start < 16 else "")  # binary from the start: say what else it could have been
-        raise DataError(f"{where}: line {line_number(blob, e.start)} is not UTF-8 text (byte {blob[e.start]:#04x})"
+                  if start + e.start < 16 else "")  # binary from the start: say what else it could have been
+        line = first_line - 1 + line_number(blob, e.start)
+        raise DataError(f"{where}: line {line} is not UTF-8 text (byte {blob[e.start]:#04x})"
                         f"{binary}; save the file as UTF-8 (or plain ASCII) CSV") from None
+
+
+def header_names(header: str, where: str) -> list[str]:
+    """A CSV's first line as its column names; an error unless it is a header of non-empty names."""
+    names = [c.strip() for c in header.split(",")]
+    if not header.strip() or not all(names):
+        raise DataError(f"{where}: the first line must be a header of column names, got {echo(header)}")
+    return names
+
+
+def not_a_number(where: str, lineno: int, j: int, name: str, cell: str) -> str:
+    """The error of a cell that is not a number (line ``lineno``, column index ``j``)."""
+    hint = " ('#' is not a comment marker in data rows)" if "#" in cell else ""
+    return f"{where}: line {lineno}, column {j + 1} ({label(name)}): {echo(cell)} is not a number{hint}"
+
+
+def not_finite(where: str, lineno: int, j: int, name: str, value: float) -> str:
+    """The error of a cell that reads as NaN or +-inf."""
+    return f"{where}: line {lineno}, column {j + 1} ({label(name)}) is {value}; the data must be finite numbers"
 
 
 def split_lines(text: str) -> list[str]:
@@ -93,9 +115,7 @@ def _locate_bad_cell(rows: list[str], linenos: Sequence[int], names: list[str], 
             return f"{where}: {width_error(lineno, len(cells))}"
         for j, cell in enumerate(cells):
             if not NUMBER.fullmatch(cell):
-                hint = " ('#' is not a comment marker in data rows)" if "#" in cell else ""
-                return (f"{where}: line {lineno}, column {j + 1} ({label(names[j])}): {echo(cell)} is not a "
-                        f"number{hint}")
+                return not_a_number(where, lineno, j, names[j], cell)
     return f"{where}: a value could not be parsed"
 
 
@@ -119,6 +139,5 @@ def parse_rows(lines: list[str], first_line: int, names: list[str], where: str,
         raise DataError(_locate_bad_cell(rows, linenos, names, where, width_error))
     if not np.isfinite(data).all():
         r, c = np.argwhere(~np.isfinite(data))[0]
-        raise DataError(f"{where}: line {linenos[r]}, column {c + 1} ({label(names[c])}) is {data[r, c]}; "
-                        "the data must be finite numbers")
+        raise DataError(not_finite(where, linenos[r], c, names[c], data[r, c]))
     return data, linenos

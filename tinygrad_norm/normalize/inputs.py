@@ -8,7 +8,7 @@ fitted attributes it checks against (feature count, names, column labels)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -161,6 +161,54 @@ def _frame_wrap(norm: Any) -> Callable[[Any], Any]:
     stay as they are."""
     names = list(norm.feature_names or [f"x{j}" for j in range(norm.n_features)])
     return lambda res: _pandas.frame(res, names) if isinstance(res, np.ndarray) else res
+
+
+def stream_names(data: Any) -> list[str] | None:
+    """The column names of a ``tn.datasets.iter_table`` stream (they name its features); None for anything else."""
+    from ..datasets._stream import TableStream  # (datasets never imports normalize: no cycle)
+
+    return list(data.names) if isinstance(data, TableStream) else None
+
+
+def is_stream(data: Any) -> bool:
+    """Whether ``data`` is chunks to read one at a time, never all at once: a ``tn.datasets.iter_table`` stream or
+    an iterator (a generator of 2-D chunks, a file's reader), as opposed to a table or a list of batches."""
+    if stream_names(data) is not None:
+        return True
+    return (isinstance(data, Iterator) and not isinstance(data, (np.ndarray, Tensor)) and not hasattr(data, "__array__")
+            and not _pandas.is_pandas(data) and not _dask.is_collection(data))
+
+
+def check_stream_names(names: list[str] | None, norm: Any, what: str) -> None:
+    """A stream's column names must be the normalizer's feature names, when it has some (from ``feature_names=``
+    or an earlier fit); a normalizer fitted on a DataFrame's non-string labels takes no named stream."""
+    if names is None:
+        return
+    twice = [n for n, k in Counter(names).items() if k > 1]
+    if twice:
+        raise ArgumentError(f"{what}: the stream names a column twice ({name_few(twice)}); each feature needs its own "
+                            "name: read distinct columns with iter_table(..., columns=[...])")
+    fitted = norm.feature_names if norm.feature_names is not None else norm._columns
+    if fitted is not None and list(fitted) != names:
+        raise ArgumentError(f"{what}: the stream's columns [{name_few(names)}] are not the normalizer's features "
+                            f"[{name_few(list(fitted))}] ({_difference(names, list(fitted))}); read them in that "
+                            "order with iter_table(..., columns=norm.feature_names)")
+    if norm.n_features is not None and len(names) != norm.n_features:
+        check_features(len(names), norm.n_features, what)
+
+
+def stream_arrays(data: Any, norm: Any, what: str) -> Iterator[tuple[Any, Backend]]:
+    """The chunks of a stream, one at a time, each as (2-D float array, backend), checked against ``norm``'s
+    features (a chunk that is a tuple gives its first item; a DataFrame's columns are checked by name)."""
+    check_stream_names(stream_names(data), norm, what)
+    for chunk in data:
+        chunk = chunk[0] if isinstance(chunk, tuple) else chunk
+        if _pandas.is_pandas(chunk):
+            chunk, labels = _pandas.to_array(chunk, what)
+            check_columns(labels, norm.feature_names, norm._columns, what)
+        arr, backend, _, _ = _as_2d(chunk, what)
+        check_features(arr.shape[1], norm.n_features, what)
+        yield arr, backend
 
 
 def batches(data: Any) -> list[Any] | None:

@@ -26,14 +26,14 @@ from . import config as _config
 from . import inputs as _inputs
 from . import state as _state
 from . import statistics as _statistics
-from .config import _CONFIG_KEYS, _DERIVING_KEYS, _STAT_KEYS, _STATS
+from .config import _CONFIG_KEYS, _DERIVING_KEYS, _OPTION_DEFAULTS, _STAT_KEYS, _STATS
 from .inputs import _as_2d, _batches, _is_sparse
 
 
 class Normalizer:
     """Per-feature scaling fitted on training data (scikit-learn's StandardScaler / MinMaxScaler /
-    MaxAbsScaler in one class; scikit-learn's own ``Normalizer`` scales each *row* to unit norm,
-    which is a different thing).
+    MaxAbsScaler / RobustScaler in one class; scikit-learn's own ``Normalizer`` scales each *row* to unit
+    norm, which is a different thing).
 
     method:
         ``"standard"``: (x - mean) / std, std with ``ddof`` (default 1, like torch.std; 0 is
@@ -41,10 +41,27 @@ class Normalizer:
         ``"minmax"``: (x - min) / (max - min) mapped into ``feature_range`` (default (0, 1));
         ``clip=True`` clips values outside the training range to ``feature_range``.
         ``"maxabs"``: x / max|x|; ``clip=True`` clips to [-1, 1].
-    An option the method does not use (``clip`` for standard, ``feature_range`` for standard or
-    maxabs, ``ddof``/``with_mean``/``with_std`` for minmax or maxabs) set away from its default is an
-    error, never ignored: the constructor refuses it at once, while ``set_params`` (and assigning an
-    attribute) only checks each value, as scikit-learn does, and ``fit``, ``partial_fit``, ``transform``
+        ``"robust"``: (x - median) / (q_high - q_low), the quantiles of ``quantile_range`` (default (25, 75):
+        the interquartile range), as scikit-learn's RobustScaler: one outlier moves neither (min-max
+        scaling by a value 1000x the rest squeezes the other values into a thousandth of the range);
+        ``with_centering`` / ``with_scaling`` switch each part off; ``unit_variance=True`` divides the spread
+        by the normal distribution's between those quantiles (1.349 for the IQR), so normal data gets std 1.
+        A zero spread (fewer distinct values than the range needs: ``q_high == q_low``, or below 10 ulp of 1)
+        becomes 1, as in scikit-learn, with a NormalizerWarning.
+        ``fit`` on one in-memory array computes the quantiles exactly (scikit-learn's ``np.nanmedian`` and
+        ``np.nanpercentile``, linear interpolation: the same numbers); ``partial_fit``, ``fit`` on a list or
+        iterator of chunks and Dask collections merge a KLL quantile sketch per feature (Apache DataSketches,
+        k=269: each quantile is the data's own quantile at a rank within 0.997% of the asked one, at 99%
+        confidence, whatever the size, chunking or merge order; ``rank_error`` says which a normalizer holds).
+        The sketches are saved with the statistics, so ``partial_fit`` after ``load_state_dict`` or ``tn.load``
+        continues them. Sketches need the ``robust`` extra (``pip install 'tinygrad_norm[robust]'``); an
+        in-memory ``fit`` does not, and keeps none (one would double its time), so rows cannot be added to it
+        later: to add rows, start with ``partial_fit``.
+    An option the method does not use (``clip`` for standard or robust, ``feature_range`` for all but
+    minmax, ``ddof``/``with_mean``/``with_std`` for all but standard, ``quantile_range``/``with_centering``/
+    ``with_scaling``/``unit_variance`` for all but robust) set away from its default is an error, never
+    ignored: the constructor refuses it at once, while ``set_params`` (and assigning an attribute) only
+    checks each value, as scikit-learn does, and ``fit``, ``partial_fit``, ``transform``
     and ``state_dict`` refuse the combination. So a grid search over ``method`` with ``ddof=0`` runs: the
     standard candidates are scored, and GridSearchCV records the others' fit error (a FitFailedWarning,
     score NaN with its default ``error_score``).
@@ -89,12 +106,27 @@ class Normalizer:
     _columns: list | None = None  # the non-string column labels of the fitted DataFrame (None: strings or none)
     _var: np.ndarray | None = None  # a given variance, kept as given: only when the row count is unknown
     _max_abs: np.ndarray | None = None  # a given max|x| (from_stats("maxabs")): no min/max known then
+    # robust: the median and the quantile_range's quantiles, each feature's serialized KLL sketch (None: none kept)
+    # and the stated rank error of the quantiles (0.0: exact)
+    _median: np.ndarray | None = None
+    _q_low: np.ndarray | None = None
+    _q_high: np.ndarray | None = None
+    _sketch: tuple[bytes, ...] | None = None
+    _rank_error: float | None = None
+    # robust's settings, for a normalizer pickled before it existed
+    quantile_range: tuple[float, float] = (25.0, 75.0)
+    with_centering = with_scaling = True
+    unit_variance = False
 
     def __init__(self, method: str = "standard", *, ddof: int = 1, with_mean: bool = True, with_std: bool = True,
                  feature_range: tuple[float, float] = (0.0, 1.0), clip: bool = False,
+                 quantile_range: tuple[float, float] = (25.0, 75.0), with_centering: bool = True,
+                 with_scaling: bool = True, unit_variance: bool = False,
                  feature_names: Sequence[str] | None = None) -> None:
         self._configure({"method": method, "ddof": ddof, "with_mean": with_mean, "with_std": with_std,
-                         "feature_range": feature_range, "clip": clip, "feature_names": feature_names})
+                         "feature_range": feature_range, "clip": clip, "quantile_range": quantile_range,
+                         "with_centering": with_centering, "with_scaling": with_scaling,
+                         "unit_variance": unit_variance, "feature_names": feature_names})
         # written out, Normalizer("standard", clip=True) is a mistake best shown at once; set_params (a grid
         # search setting one parameter at a time) leaves the combination to fit
         self._check_config("")
@@ -114,6 +146,7 @@ class Normalizer:
         self.count: int | None = 0  # None: fitted, on an unknown number of rows (from_stats(count=None))
         self.n_features: int | None = None
         self._mean = self._m2 = self._var = self._min = self._max = self._max_abs = None
+        self._median = self._q_low = self._q_high = self._sketch = self._rank_error = None
         self._derived = None
         self._prescale: tuple | None = None
         self._spreads_of = None
@@ -127,7 +160,9 @@ class Normalizer:
     def fit(self, data: Any, y: Any = None) -> Normalizer:
         """Fit on an array/Tensor, a pandas or Dask DataFrame/array, a list or tuple of 2-D batches, or on an
         iterable of chunks (e.g. a data loader; a chunk that is a tuple contributes its first item, the
-        features). ``y`` is not used: it is there so the normalizer can be a step of a scikit-learn Pipeline.
+        features; a ``tn.datasets.iter_table`` stream of files bigger than memory names the features after its
+        columns), read one chunk at a time. ``y`` is not used: it is there so the normalizer can be a step of
+        a scikit-learn Pipeline.
         On any error (including one raised by the iterable itself) the normalizer is left as it was before
         the call: its earlier statistics, if it had some.
 
@@ -138,7 +173,8 @@ class Normalizer:
         iterable of chunks, as before (so a tuple of ``(X, y)`` pairs still fits on the X's).
 
         Whatever the method, the fit keeps each feature's count, mean, M2, min and max (in one pass over
-        the data): the method's statistics and the baseline of :meth:`drift`."""
+        the data): the method's statistics and the baseline of :meth:`drift`. robust: exact quantiles for one
+        in-memory array, KLL sketches for a list or iterable of chunks and for Dask (see the class docstring)."""
         self._check_config("fit")
         with self._unchanged_on_error():
             self.reset()
@@ -159,30 +195,44 @@ class Normalizer:
         if (isinstance(data, (np.ndarray, Tensor, list)) or device_of(data) != "cpu"
                 or hasattr(data, "__array__") or _pandas.is_pandas(data) or _dask.is_collection(data)
                 or _is_sparse(data)):
-            self._partial_fit(data)
+            self._partial_fit(data, exact=True)  # (robust: exact quantiles of one in-memory array)
             return
         if not isinstance(data, Iterable):
             raise ArgumentTypeError(f"fit() takes an array, a Tensor or an iterable of chunks, got "
                                     f"{type(data).__name__}")
-        for chunk in data:
-            self._partial_fit(chunk[0] if isinstance(chunk, tuple) else chunk)
-        if not self.is_fitted:
-            raise ArgumentError("fit(): the iterable gave no chunks")
+        self._fit_chunks(data, "fit")
 
     def partial_fit(self, chunk: Any, y: Any = None) -> Normalizer:
         """Update the statistics with one more chunk of rows (any number of chunks, any sizes, in memory
         or Dask, mixed freely; a list or tuple of 2-D batches, as ``fit`` takes it, is several chunks). ``y``
         is not used (scikit-learn's signature). A chunk that fails (NaN, another number of features, other
         columns) changes nothing. A normalizer of unknown row count (``from_stats(..., count=None)``) cannot
-        take more rows: there is no weight to give its statistics against theirs."""
+        take more rows: there is no weight to give its statistics against theirs. A robust normalizer merges each
+        chunk into its features' KLL quantile sketches (approximate quantiles, ``rank_error``; needs the robust
+        extra); after an exact ``fit``, which keeps no sketch, it refuses to add rows."""
         self._check_config("partial_fit")
         with self._unchanged_on_error():
             batches = _batches(chunk)
             if batches is not None:
                 self._fit_batches(batches, "partial_fit")
+            elif _inputs.is_stream(chunk):  # a tn.datasets.iter_table stream or an iterator: its chunks in turn
+                self._fit_chunks(chunk, "partial_fit")
             else:
                 self._partial_fit(chunk)
         return self
+
+    def _fit_chunks(self, data: Iterable[Any], what: str) -> None:
+        """Each chunk of an iterable in turn, one in memory at a time (a tuple chunk gives its first item, the
+        features); a ``tn.datasets.iter_table`` stream names the features after its columns."""
+        names = _inputs.stream_names(data)
+        if names is not None:
+            _inputs.check_stream_names(names, self, what)
+            self.feature_names = names
+        before = self.count
+        for chunk in data:
+            self._partial_fit(chunk[0] if isinstance(chunk, tuple) else chunk)
+        if self.count == before:
+            raise ArgumentError(f"{what}(): the iterable gave no chunks")
 
     @contextlib.contextmanager
     def _unchanged_on_error(self) -> Iterator[None]:
@@ -207,9 +257,10 @@ class Normalizer:
             name = f"{what}: batch {i} of {len(batches)}"
             self._partial_fit(batch, name, prefix=f"{name}: ")
 
-    def _partial_fit(self, chunk: Any, what: str = "partial_fit", prefix: str = "") -> None:
-        """Merge one chunk into the statistics (``statistics.partial_fit``)."""
-        _statistics.partial_fit(self, chunk, what, prefix)
+    def _partial_fit(self, chunk: Any, what: str = "partial_fit", prefix: str = "", exact: bool = False) -> None:
+        """Merge one chunk into the statistics (``statistics.partial_fit``; ``exact``: the chunk is all the fit
+        data, so robust's quantiles are computed exactly)."""
+        _statistics.partial_fit(self, chunk, what, prefix, exact)
 
     def _merge(self, stats: Stats) -> None:
         _statistics.merge(self, stats)
@@ -263,6 +314,24 @@ class Normalizer:
     @property
     def min(self) -> np.ndarray | None:
         return self._min
+
+    @property
+    def median(self) -> np.ndarray | None:
+        """robust: each feature's fitted median (None for the other methods)."""
+        return self._median
+
+    @property
+    def iqr(self) -> np.ndarray | None:
+        """robust: each feature's spread between the quantiles of ``quantile_range`` (the interquartile range by
+        default), before the zero rule and ``unit_variance`` (None for the other methods)."""
+        return None if self._median is None else self._q_high - self._q_low
+
+    @property
+    def rank_error(self) -> float | None:
+        """robust: 0.0 when the quantiles are exact (``fit`` of one in-memory array), else the stated normalized
+        rank error of the KLL sketches they were read from (0.997%: see ``Normalizer``); None for the other
+        methods."""
+        return self._rank_error
 
     @property
     def max(self) -> np.ndarray | None:
@@ -381,13 +450,16 @@ class Normalizer:
         new = object.__new__(type(self))
         new._configure({**self._params, **params})
         new.reset()
-        if self.is_fitted and _STATS[new.method] == _STATS[self.method] and self._has_statistics_of(new.method):
+        # (robust's quantiles are of its quantile_range: another range needs another fit)
+        if (self.is_fitted and _STATS[new.method] == _STATS[self.method] and self._has_statistics_of(new.method)
+                and new.quantile_range == self.quantile_range):
             names = new.feature_names if "feature_names" in params else self.feature_names
             if names is not None and len(names) != self.n_features:
                 raise ShapeError(f"set_params: {len(names)} feature names for the {self.n_features} fitted features")
             new.count, new.n_features, new.feature_names = self.count, self.n_features, names
             for key in _STAT_KEYS:
                 setattr(new, f"_{key}", getattr(self, f"_{key}"))
+            new._sketch, new._rank_error = self._sketch, self._rank_error
             new._columns = self._columns
         if hasattr(self, "_sklearn_output_config"):
             new._sklearn_output_config = self._sklearn_output_config
@@ -398,6 +470,8 @@ class Normalizer:
         """Whether this normalizer holds what ``method``'s transform needs."""
         if method == "standard":
             return self._mean is not None and (self._m2 is not None or self._var is not None)
+        if method == "robust":
+            return self._median is not None
         return self._min is not None or (method == "maxabs" and self._max_abs is not None)
 
     def set_output(self, *, transform: str | None = None) -> Normalizer:
@@ -458,10 +532,12 @@ class Normalizer:
 
     def to_sklearn(self) -> Any:
         """The fitted scikit-learn scaler of this normalizer's method: ``StandardScaler`` (with_mean, with_std),
-        ``MinMaxScaler`` (feature_range, clip) or ``MaxAbsScaler`` (clip), with every fitted attribute scikit-learn
-        sets (``n_samples_seen_``, ``n_features_in_``, ``feature_names_in_`` when the features have names, and the
-        method's statistics), so that its ``transform`` and ``inverse_transform`` are ours (to float64 rounding:
-        scikit-learn divides by ``scale_`` where we multiply by its inverse, a few ulp). Needs scikit-learn.
+        ``MinMaxScaler`` (feature_range, clip), ``MaxAbsScaler`` (clip) or ``RobustScaler`` (quantile_range,
+        with_centering, with_scaling, unit_variance: ``center_`` the median, ``scale_`` the spread as its fit sets
+        it), with every fitted attribute scikit-learn sets (``n_samples_seen_`` but for RobustScaler, which keeps
+        none, ``n_features_in_``, ``feature_names_in_`` when the features have names, and the method's
+        statistics), so that its ``transform`` and ``inverse_transform`` are ours (to float64 rounding: scikit-learn
+        divides by ``scale_`` where we multiply by its inverse, a few ulp). Needs scikit-learn.
 
         Deliberate differences, made so that the transform is ours:
 
@@ -550,8 +626,9 @@ class Normalizer:
         :class:`~tinygrad_norm.drift.DriftReport` for each threshold and why its default is what it is).
 
         ``x``: an array or Tensor (by position), a pandas DataFrame (its columns checked as ``transform`` checks
-        them: the report names the features), or a Dask array/DataFrame, summarized blockwise on its workers in
-        one pass. Statistics are float64, per-block moments merged with Chan's formula as in ``fit``. NaN and
+        them: the report names the features), a Dask array/DataFrame, summarized blockwise on its workers in
+        one pass, or a ``tn.datasets.iter_table`` stream (or any iterator of chunks), one chunk at a time.
+        Statistics are float64, per-block moments merged with Chan's formula as in ``fit``. NaN and
         inf values are counted in ``nonfinite_fraction`` and left out of every other statistic."""
         self._require_fitted("drift")
         thresholds = _drift.check_thresholds(max_outside, max_mean_shift, std_ratio, max_nonfinite)
@@ -564,6 +641,8 @@ class Normalizer:
             summary = _dask.summarize_drift(arr, lo, hi)
             if summary["rows"][0] == 0:
                 raise ArgumentError("drift: input is empty (0 rows)")
+        elif _inputs.is_stream(x):  # a tn.datasets.iter_table stream or an iterator: one chunk at a time
+            summary = _drift.summarize_chunks(_inputs.stream_arrays(x, self, "drift"), lo, hi)
         else:
             if _pandas.is_pandas(x):
                 values, labels = _pandas.to_array(x, "drift")
@@ -599,6 +678,9 @@ class Normalizer:
             args.append(f"feature_range={self.feature_range}")
         if self.clip:
             args.append("clip=True")
+        if self.method == "robust":
+            args += [f"{k}={getattr(self, k)!r}" for k in ("quantile_range", "with_centering", "with_scaling",
+                                                           "unit_variance") if getattr(self, k) != _OPTION_DEFAULTS[k]]
         if not self.is_fitted:
             return f"Normalizer({', '.join(args)}, not fitted)"
         rows = "an unknown number of" if self.count is None else f"{self.count}"
@@ -606,6 +688,9 @@ class Normalizer:
         fmt = lambda a: np.array2string(np.asarray(a), precision=4, separator=", ", threshold=12)  # noqa: E731
         if self.method == "standard":
             lines += [f"  mean: {fmt(self._mean)}", f"  std:  {fmt(self.std)}"]
+        elif self.method == "robust":
+            how = "exact" if not self._rank_error else f"from KLL sketches, rank error <= {self._rank_error:.3%}"
+            lines += [f"  median: {fmt(self._median)}", f"  iqr:    {fmt(self.iqr)}  (quantiles {how})"]
         elif self._min is not None:
             lines += [f"  min:  {fmt(self._min)}", f"  max:  {fmt(self._max)}"]
         else:

@@ -26,7 +26,7 @@ SPLIT_SEED = 1337
 FULL_ROWS, VALID_ROWS, TEST_ROWS = 20640, 2000, 2000
 
 __all__ = ["COLUMNS", "FEATURES", "NUM_FEATURES", "TARGET", "BatchMinMax", "DataError", "HousingBatcher",
-           "HousingDataset", "HousingDistrictItem", "make_batcher", "split_sizes"]
+           "HousingDataset", "HousingDistrictItem", "check_memory", "make_batcher", "split_sizes"]
 
 
 # ---- the dataset and its split --------------------------------------------------------------------
@@ -79,7 +79,11 @@ class HousingDataset(tn.data.Dataset):
     @classmethod
     def load(cls, data: str | os.PathLike | None = None) -> HousingDataset:
         """The whole table: ``data`` (CSV, cal_housing.data or .tgz), else $TINYGRAD_NORM_DATA, else the
-        copy shipped with the package."""
+        copy shipped with the package; refused before reading when it needs more memory than is available
+        (``check_memory``)."""
+        env = os.environ.get(tn.datasets.ENV_DATA)
+        if data is not None or env:
+            check_memory(data if data is not None else env, "" if data is not None else f" (${tn.datasets.ENV_DATA})")
         table = tn.datasets.california_housing(data)
         return cls(table.features, table.target, source=table.source, fingerprint=table.fingerprint)
 
@@ -105,6 +109,29 @@ class HousingDataset(tn.data.Dataset):
 
     def __repr__(self) -> str:
         return f"HousingDataset({self.name}: {len(self)} rows x {NUM_FEATURES} features)"
+
+
+# what the example keeps of the table besides the reader's own peak, in bytes per value: the float64 table, its
+# bytes hashed for the fingerprint, the float32 dataset and its float32 train/valid/test split
+_COPY_BYTES = 8 + 8 + 4 + 4
+
+
+def check_memory(source: str | os.PathLike, origin: str = "") -> None:
+    """Refuse a table too big for memory before reading it: the example holds it whole (the reader's peak,
+    ``tn.datasets.estimate_table``, or its own copies, whichever is more) against what the system has
+    (``tn.datasets.available_memory``). Nothing to check when either is unknown (the reader then reports)."""
+    estimate = tn.datasets.estimate_table(source)
+    available = tn.datasets.available_memory()
+    if estimate is None or available is None:
+        return
+    need = max(estimate.read_bytes, estimate.rows * estimate.columns * _COPY_BYTES)
+    if need > available:
+        gib = lambda n: f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.0f} MiB"  # noqa: E731
+        raise DataError(f"{source}{origin}: loading this table takes about {gib(need)} of memory (about "
+                        f"{estimate.rows:,} rows x {estimate.columns} columns, {gib(estimate.text_bytes)} of text), "
+                        f"and {gib(available)} is available: free some memory, or train on a sample of the rows "
+                        "(head -n 1000001 FILE > sample.csv). Statistics of the whole file fit in bounded memory: "
+                        "tn.Normalizer().fit(tn.datasets.iter_table(FILE)), or tinygrad-norm diagnose --data FILE")
 
 
 # ---- batching, as Burn's HousingBatcher (the DataLoader is tn.data.DataLoader) --------------------
