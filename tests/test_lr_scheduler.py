@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 import torch.optim.lr_scheduler as torch_sched
+from test_optim import twin_mlps as _twin_mlps
 
 import tinygrad_norm as tn
 from tinygrad_norm import nn
@@ -395,11 +396,7 @@ def test_reduce_on_plateau_takes_a_tensor_metric_and_round_trips_at_start(tmp_pa
 
 # ---- parameter trajectories (float32 MLPs) --------------------------------------------------------------------
 def twin_mlps(seed: int = 0):
-    torch.manual_seed(seed)
-    ref = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
-    ours = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
-    ours.load_state_dict({k: v.numpy() for k, v in ref.state_dict().items()})
-    return ours, ref
+    return _twin_mlps(seed, hidden=32)
 
 
 TRAJECTORIES = {

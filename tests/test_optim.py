@@ -10,11 +10,11 @@ import tinygrad_norm as tn
 from tinygrad_norm import nn
 
 
-def twin_mlps(seed: int = 0):
-    """The Burn example's 8 -> 64 -> ReLU -> 1 MLP, ours with the weights of a torch one."""
+def twin_mlps(seed: int = 0, hidden: int = 64):
+    """The Burn example's 8 -> 64 -> ReLU -> 1 MLP (or another hidden width), ours with the weights of a torch one."""
     torch.manual_seed(seed)
-    ref = torch.nn.Sequential(torch.nn.Linear(8, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1))
-    ours = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 1))
+    ref = torch.nn.Sequential(torch.nn.Linear(8, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
+    ours = nn.Sequential(nn.Linear(8, hidden), nn.ReLU(), nn.Linear(hidden, 1))
     ours.load_state_dict({k: v.numpy() for k, v in ref.state_dict().items()})
     return ours, ref
 
