@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-MIN_BYTES = 1 << 20  # smaller arrays come from malloc's own free lists, without page faults
+MIN_BYTES = 128 << 10  # glibc serves smaller arrays from its free lists; bigger ones from fresh mmaps (page faults)
 PER_SIZE = 8  # buffers kept per byte size: the most a step of a deep MLP holds at once
 _FREE_REFCOUNT = 3  # the pool's list, the loop's variable and getrefcount's argument
 _ALIGN = 64  # views start on a cache line (malloc aligns to 16 bytes)

@@ -45,7 +45,12 @@ _APPLY_BLOCK_BYTES = 512 << 10
 # A layer's bias + ReLU, and ReLU's backward with the bias gradient, run as one numba pass over arrays of at
 # least this many bytes (and their outputs reuse pooled memory); smaller ones, the regression example's
 # 256 x 64 included, stay on NumPy, whose calls cost less than a kernel launch there.
-_FUSED_LAYER_MIN_BYTES = 1 << 20
+_FUSED_LAYER_MIN_BYTES = 128 << 10
+# A training step's own passes (bias + ReLU, ReLU's backward, Adam) run on the calling thread alone: each comes
+# right after a BLAS product, whose threads spin-wait on every core for a while after returning, and a pool
+# thread of ours would share a core with one of them. Measured on 2 cores (bench/mlp_interleaved.py, rows
+# 4096x8x256 to 16384x64x512): one thread 4.7-4.9 / 69.5 / 80.7 ms a step, two 5.4-5.9 / 71-73 / 82-84.
+_STEP_THREADS = 1
 # Adam over buckets of this many parameters and more is one numba pass (smaller: NumPy's calls cost less)
 _FUSED_ADAM_MIN_SIZE = 1 << 18
 # the Adam kernel keeps its two scratch buffers up to this many elements (256 KiB each in float32)
@@ -69,8 +74,9 @@ def _block_rows(x: np.ndarray) -> int:
     return max(1, _BLOCK_BYTES // row_bytes)
 
 
-def _over_row_ranges(x: np.ndarray, work: Callable[[int, int], Any]) -> list[Any]:
-    """Run ``work(lo, hi)`` on one contiguous row range per thread; results in row order.
+def _over_row_ranges(x: np.ndarray, work: Callable[[int, int], Any], max_threads: int = 0) -> list[Any]:
+    """Run ``work(lo, hi)`` on one contiguous row range per thread (at most ``max_threads`` when given);
+    results in row order.
 
     The calling thread takes the first range itself: waking a pool thread costs ~50-100 us on a
     small VM, and waiting idle for all of them wasted one core's share (apply: 25 -> 22 ms at
@@ -78,6 +84,8 @@ def _over_row_ranges(x: np.ndarray, work: Callable[[int, int], Any]) -> list[Any
     """
     n = x.shape[0]
     threads = _threads() if x.nbytes >= _PARALLEL_MIN_BYTES else 1
+    if max_threads:
+        threads = min(threads, max_threads)
     if threads == 1 or n < 2:
         return [work(0, n)]
     bounds = np.linspace(0, n, threads + 1).astype(int)
@@ -222,9 +230,10 @@ class NumpyBackend(Backend):
             if kernel is not None:
                 try:
                     if bias is None:
-                        _over_row_ranges(out, lambda lo, hi: kernel(out, lo, hi))
+                        _over_row_ranges(out, lambda lo, hi: kernel(out, lo, hi), _STEP_THREADS)
                     else:
-                        _over_row_ranges(out, lambda lo, hi: kernel(out, bias, lo, hi, relu))
+                        _over_row_ranges(out, lambda lo, hi: kernel(out, bias, lo, hi, relu),
+                                         _STEP_THREADS)
                     return out
                 except Exception as e:  # numba compiles at the first call: if it cannot, NumPy does it
                     if not _numba_failed(e, name, "layer"):
@@ -251,7 +260,8 @@ class NumpyBackend(Backend):
             gx = self.buffers.empty(grad.shape, grad.dtype)
             d = grad.shape[1] if sums else 0
             try:
-                parts = _over_row_ranges(grad, lambda lo, hi: _relu_grad_part(kernel, grad, out, gx, d, lo, hi))
+                parts = _over_row_ranges(grad, lambda lo, hi: _relu_grad_part(kernel, grad, out, gx, d, lo, hi),
+                                         _STEP_THREADS)
             except Exception as e:
                 if not _numba_failed(e, "relu_grad_rows", "ReLU backward"):
                     raise
@@ -398,7 +408,8 @@ class NumpyBackend(Backend):
         def run(step: int) -> None:
             c = np.array([*fixed, math.sqrt(1.0 - beta2**step), -lr / (1.0 - beta1**step)], dt)
             _over_row_ranges(param, lambda lo, hi: kernel(param, grad, exp_avg, exp_avg_sq, maxes, c, lo, hi,
-                                                          maximize, mode, beta1 > 0.5, vmax is not None))
+                                                          maximize, mode, beta1 > 0.5, vmax is not None),
+                             _STEP_THREADS)
         return run
 
     # ---- column statistics and the fused affine apply ------------------------
