@@ -263,3 +263,95 @@ def test_the_one_pass_adam_of_big_buckets_gives_the_numpy_paths_bits(dtype, sett
         np.testing.assert_array_equal(a, b)
     if runs[0][2] is not None:
         np.testing.assert_array_equal(runs[0][2], runs[1][2])
+
+
+# ---- the last layers as one node: Linear -> ReLU -> Linear (function.LinearReLULinear) --------------------------
+def _head_twins(dtype, d_in: int, hidden: int, d_out: int = 1):
+    tn.manual_seed(0)
+    ours = tn.nn.Sequential(tn.nn.Linear(d_in, hidden), tn.nn.ReLU(), tn.nn.Linear(hidden, d_out))
+    ref = torch.nn.Sequential(torch.nn.Linear(d_in, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, d_out))
+    with torch.no_grad():
+        for p, q in zip(ours.parameters(), ref.parameters()):
+            q.copy_(torch.from_numpy(p.numpy().astype(np.float64)))
+    if dtype == np.float64:
+        ours.double()
+        ref.double()
+    return ours, ref
+
+
+HEAD_SHAPES = [pytest.param(256, 64, 1, id="small_256x64"), pytest.param(ROWS, WIDTH, 1, id="big_fused"),
+               pytest.param(ROWS, WIDTH, 3, id="big_three_outputs")]
+FROZEN = [pytest.param((), id="all_train"), pytest.param((0, 1), id="first_layer_frozen"),
+          pytest.param((2, 3), id="last_layer_frozen"), pytest.param((0, 1, 2, 3), id="only_the_input")]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows,hidden,d_out", HEAD_SHAPES)
+@pytest.mark.parametrize("frozen", FROZEN)
+def test_the_last_layers_as_one_node_match_torch_for_every_input(dtype, rows, hidden, d_out, frozen, step_threads):
+    """Forward, the input's gradient and every trainable parameter's, whichever of them need one."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((rows, 16)).astype(dtype)
+    y = rng.standard_normal((rows, d_out)).astype(dtype)
+    ours, ref = _head_twins(dtype, 16, hidden, d_out)
+    for i, (p, q) in enumerate(zip(ours.parameters(), ref.parameters())):
+        if i in frozen:
+            p.requires_grad_(False)
+            q.requires_grad_(False)
+    tx, rx = tn.Tensor(x, dtype=dtype, requires_grad=True), torch.from_numpy(x).requires_grad_(True)
+    out, rout = ours(tx), ref(rx)
+    np.testing.assert_allclose(out.numpy(), rout.detach().numpy(), **TOL[dtype])
+    tn.nn.functional.mse_loss(out, tn.Tensor(y, dtype=dtype)).backward()
+    torch.nn.functional.mse_loss(rout, torch.from_numpy(y)).backward()
+    np.testing.assert_allclose(tx.grad.numpy(), rx.grad.numpy(), **TOL[dtype])
+    for i, (p, q) in enumerate(zip(ours.parameters(), ref.parameters())):
+        if i in frozen:
+            assert p.grad is None
+        else:
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), err_msg=f"parameter {i}", **TOL[dtype])
+
+
+@pytest.mark.parametrize("rows,hidden", [pytest.param(256, 64, id="small"), pytest.param(ROWS, WIDTH, id="big")])
+def test_the_one_node_gives_the_two_nodes_bits(rows, hidden):
+    """Against the same layers run as a LinearReLU node and a Linear node: the same bits everywhere, but the last
+    weight's gradient on the fused path (summed in float64 there, by BLAS in float32 apart: within rounding)."""
+    from tinygrad_norm.function import LinearReLULinear
+
+    rng = np.random.default_rng(7)
+    x = tn.Tensor(rng.standard_normal((rows, 16)).astype(np.float32))
+    y = tn.Tensor(rng.standard_normal((rows, 1)).astype(np.float32))
+    grads = []
+    for fused in (True, False):
+        model, _ = _head_twins(np.float32, 16, hidden)
+        out = model(x) if fused else model[2](model[0].forward_relu(x))
+        assert isinstance(out._ctx, LinearReLULinear) == fused
+        tn.nn.functional.mse_loss(out, y).backward()
+        grads.append([out.numpy()] + [p.grad.numpy() for p in model.parameters()])
+    for i, (a, b) in enumerate(zip(*grads)):
+        if i == 3 and rows == ROWS:
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+        else:
+            np.testing.assert_array_equal(a, b, err_msg=f"array {i}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_fused_head_backward_equals_numpys_and_keeps_nan(dtype, step_threads):
+    be = tn.get_backend("cpu")
+    rng = np.random.default_rng(8)
+    hidden = np.maximum(rng.standard_normal((ROWS, WIDTH)), 0).astype(dtype)
+    hidden[4, 6] = np.nan
+    hidden[5, 7] = np.inf
+    g = rng.standard_normal((ROWS, 1)).astype(dtype)
+    g[9, 0] = np.inf  # inf * w where hidden > 0, NaN (inf * 0) where not: what the mask's product gives
+    w = rng.standard_normal((1, WIDTH)).astype(dtype)
+    with np.errstate(invalid="ignore"):
+        gx, gb, gw = be.head_backward(g, hidden, w)
+        expected = (hidden > 0).astype(dtype) * (g * w)
+        np.testing.assert_array_equal(gx, expected)
+        for got, terms in ((gb, expected), (gw[0], g * hidden)):
+            exact = terms.astype(np.float64).sum(axis=0)
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(exact))
+            ok = np.isfinite(exact)
+            eps = 1e-6 if dtype == np.float32 else ROWS * np.finfo(np.float64).eps
+            magnitude = np.abs(terms.astype(np.float64)).sum(axis=0)
+            assert np.all(np.abs(got[ok] - exact[ok]) <= eps * magnitude[ok])

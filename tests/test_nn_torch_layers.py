@@ -337,7 +337,7 @@ def test_requires_grad_freezes_and_unfreezes_every_parameter():
 
 
 def test_sequential_runs_new_layers_and_keeps_the_linear_relu_fusion():
-    from tinygrad_norm.function import LinearReLU
+    from tinygrad_norm.function import LinearReLULinear
 
     tn.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.GELU(), nn.Linear(8, 3), nn.LogSoftmax(1))
@@ -349,9 +349,9 @@ def test_sequential_runs_new_layers_and_keeps_the_linear_relu_fusion():
     out = model(tn.Tensor(x, dtype="float64"))
     np.testing.assert_allclose(out.numpy(), ref(torch.from_numpy(x)).detach().numpy(), rtol=1e-12, atol=1e-12)
     node = out._ctx
-    while node is not None and not isinstance(node, LinearReLU):  # walk down the chain of first parents
+    while node is not None and not isinstance(node, LinearReLULinear):  # walk down the chain of first parents
         node = node.parents[0]._ctx if node.parents else None
-    assert isinstance(node, LinearReLU)
+    assert isinstance(node, LinearReLULinear)  # (no ReLU after the second Linear: the three layers are one node)
 
 
 def test_a_slice_of_a_sequential_is_a_sequential_of_the_same_layers_like_torch():

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 import tinygrad_norm as tn
-from tinygrad_norm.function import Linear as LinearOp
-from tinygrad_norm.function import LinearReLU
+from tinygrad_norm.function import LinearReLU, LinearReLULinear
 
 from helpers import check_op
 
@@ -58,7 +57,8 @@ def test_sequential_fuses_linear_relu_with_the_same_numbers(dtype):
     y = tn.Tensor(rng.standard_normal((32, 1)), dtype=dtype)
     fused, plain = _mlp(1, dtype=dtype), _mlp(1, dtype=dtype)
     out = fused(x)
-    assert type(out._ctx) is LinearOp and type(out._ctx.parents[0]._ctx) is LinearReLU  # two fused pairs, one Linear
+    # a Linear + ReLU pair, then the last Linear, ReLU and Linear as one node
+    assert type(out._ctx) is LinearReLULinear and type(out._ctx.parents[0]._ctx) is LinearReLU
     ref = _run_unfused(plain, x)
     np.testing.assert_array_equal(out.numpy(), ref.numpy())  # the same operations, bit for bit
     F.mse_loss(out, y).backward()

@@ -79,6 +79,13 @@ class Backend:
         (the bias gradient of the layer before); None: the caller sums."""
         return self.relu_backward(grad, out), None
 
+    def head_backward(self, grad: Any, hidden: Any, w: Any) -> tuple[Any, Any | None, Any | None]:
+        """The backward of a one-output last layer ``hidden @ w.T`` (``w`` of shape (1, H)) through the ReLU that
+        made ``hidden``: ``(g * w)`` masked where ``hidden > 0`` (the layer before's output gradient), and, where
+        the backend fuses them into that pass, its column sums (that layer's bias gradient) and ``g.T @ hidden``
+        (``w``'s gradient); None: the caller computes them."""
+        return self.relu_backward(self.multiply(grad, w), hidden), None, None
+
     def erf(self, x: Any) -> Any:
         """The Gauss error function, elementwise, in x's dtype (exact GELU needs it; NumPy has none)."""
         raise NotImplementedError

@@ -98,6 +98,14 @@ def _over_row_ranges(x: np.ndarray, work: Callable[[int, int], Any], max_threads
     return [first, *(f.result() for f in futures)]
 
 
+def _head_grad_part(kernel: Any, grad: np.ndarray, hidden: np.ndarray, w: np.ndarray, gx: np.ndarray, d: int,
+                    lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """One row range of the last layer's fused backward: its float64 sums of gx and of grad * hidden."""
+    colsum, wsum = np.zeros(d), np.zeros(d)
+    kernel(grad, hidden, w, gx, colsum, wsum, lo, hi)
+    return colsum, wsum
+
+
 _Sums = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]  # (block, shift) -> (S1, S2)
 
 
@@ -272,6 +280,23 @@ class NumpyBackend(Backend):
         gx = np.greater(out, _consts(out.dtype, 0)[0]).astype(grad.dtype)
         gx *= grad
         return gx, None
+
+    def head_backward(self, grad: np.ndarray, hidden: np.ndarray, w: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        kernel = self._layer_kernel("head_grad_rows", hidden, grad, w)
+        if kernel is not None and grad.shape == (hidden.shape[0], 1) and w.shape == (1, hidden.shape[1]):
+            gx = self.buffers.empty(hidden.shape, hidden.dtype)
+            d = hidden.shape[1]
+            try:
+                parts = _over_row_ranges(hidden, lambda lo, hi: _head_grad_part(kernel, grad, hidden, w, gx, d, lo,
+                                                                                hi), _STEP_THREADS)
+            except Exception as e:
+                if not _numba_failed(e, "head_grad_rows", "the last layer's backward"):
+                    raise
+            else:  # float64 sums, rounded once to the gradient's dtype
+                colsum, wsum = (np.add.reduce([part[k] for part in parts]).astype(grad.dtype) for k in (0, 1))
+                return gx, colsum, wsum.reshape(1, d)
+        return super().head_backward(grad, hidden, w)
 
     def mse(self, pred: np.ndarray, target: np.ndarray, reduction: str) -> tuple[np.ndarray, np.ndarray]:
         diff = np.subtract(pred, target)

@@ -185,6 +185,26 @@ def relu_grad_rows(grad, out, gx, colsum, lo, hi):  # pragma: no cover
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
+def head_grad_rows(grad, hidden, w, gx, colsum, wsum, lo, hi):  # pragma: no cover
+    """Rows lo..hi of a one-output last layer's backward through the ReLU before it: ``gx = grad * w`` where
+    ``hidden > 0`` else 0 (grad (N, 1), w (1, H): the outer product and the mask in one write), with the float64
+    column sums of gx (the bias gradient before) and of ``grad * hidden`` (w's gradient) in the same pass: one
+    read of hidden where NumPy reads it twice and makes and masks the outer product in four more passes."""
+    d = hidden.shape[1]
+    wr = w[0]
+    for i in range(lo, hi):
+        gi = grad[i, 0]
+        h, r = hidden[i], gx[i]
+        gi64 = np.float64(gi)
+        for j in range(d):
+            p = gi * wr[j]
+            v = p if h[j] > 0 else p * 0
+            r[j] = v
+            colsum[j] += v
+            wsum[j] += gi64 * h[j]
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
 def adam_flat(param, grad, m, v, vmax, c, lo, hi, maximize, decay_mode, small_weight, amsgrad):  # pragma: no cover
     """Elements lo..hi of one Adam step (torch's single-tensor rule) in one pass: the NumPy path's ~13 passes,
     the same operations in the same order, each rounded to the arrays' dtype, so the same bits. ``c`` holds

@@ -735,10 +735,10 @@ def _linear_forward(backend: Any, x: Any, w: Any, b: Any, relu: bool = False) ->
     return out if x.ndim == 2 else out.reshape(x.shape[:-1] + (w.shape[0],))
 
 
-def _linear_backward(fn: Function, g: Any, x: Any, w: Any, gb: Any = None) -> tuple[Any, Any, Any]:
-    """Gradients of ``x @ w.T + b`` for the inputs ``fn`` needs them for (``gb``: the bias gradient, when the
-    caller already summed it)."""
-    need, backend = fn.needs_grad, fn.backend
+def _linear_backward(backend: Any, need: tuple[bool, ...], g: Any, x: Any, w: Any, gb: Any = None
+                     ) -> tuple[Any, Any, Any]:
+    """Gradients of ``x @ w.T + b`` for the inputs ``need`` flags, (x, w[, b]) (``gb``: the bias gradient, when
+    the caller already summed it)."""
     flat = g.ndim != 2
     g2 = g.reshape(-1, g.shape[-1]) if flat else g
     x2 = x.reshape(-1, x.shape[-1]) if flat else x
@@ -776,7 +776,7 @@ class Linear(Function):
 
     def backward(self, g):
         x, w = self.saved
-        return _linear_backward(self, g, x, w)
+        return _linear_backward(self.backend, self.needs_grad, g, x, w)
 
 
 class LinearReLU(Function):
@@ -796,8 +796,46 @@ class LinearReLU(Function):
         backend = self.backend
         if g.nbytes >= backend.layer_bytes and g.ndim == 2 and len(self.needs_grad) > 2 and self.needs_grad[2]:
             g, gb = backend.relu_backward_sums(g, out)  # (big layers: the bias gradient in the same pass)
-            return _linear_backward(self, g, x, w, gb)
-        return _linear_backward(self, backend.relu_backward(g, out), x, w)
+            return _linear_backward(backend, self.needs_grad, g, x, w, gb)
+        return _linear_backward(backend, self.needs_grad, backend.relu_backward(g, out), x, w)
+
+
+class LinearReLULinear(Function):
+    """``relu(x @ W1.T + b1) @ W2.T + b2`` as one node: what nn.Sequential runs for a Linear and a ReLU before
+    its last Linear (the example's model: 8 -> 64 -> ReLU -> 1). The same arithmetic as the LinearReLU and
+    Linear nodes, one node fewer. With one output (a regression head) on big layers, the outer product that is
+    the hidden layer's gradient, ReLU's mask, and the bias and ``W2`` gradients come from one pass over the
+    hidden activation (``Backend.head_backward``): the two nodes, apart, would write the outer product out and
+    read it back."""
+
+    __slots__ = ()
+
+    def forward(self, x, w1, b1, w2, b2):
+        backend = self.backend
+        hidden = _linear_forward(backend, x, w1, b1, relu=True)
+        self.saved = (x, w1, hidden, w2)
+        return _linear_forward(backend, hidden, w2, b2)
+
+    def backward(self, g):
+        x, w1, hidden, w2 = self.saved
+        backend, need = self.backend, self.needs_grad
+        first, second = need[:3], need[3:]
+        gb1 = None
+        if w2.shape[0] == 1 and g.ndim == 2 and hidden.nbytes >= backend.layer_bytes and (True in first):
+            gh, gb1, gw2 = backend.head_backward(g, hidden, w2)
+            if gw2 is None or not second[0]:
+                gw2 = g.T @ hidden if second[0] else None
+            gb2 = _ones(backend.xp, g.shape[0], g.dtype) @ g if second[1] else None
+        else:
+            gh, gw2, gb2 = _linear_backward(backend, (True in first,) + second, g, hidden, w2)
+            if gh is not None:
+                if gh.nbytes >= backend.layer_bytes and gh.ndim == 2 and first[2]:
+                    gh, gb1 = backend.relu_backward_sums(gh, hidden)
+                else:
+                    gh = backend.relu_backward(gh, hidden)
+        if gh is None:  # nothing before the ReLU needs a gradient
+            return None, None, None, gw2, gb2
+        return (*_linear_backward(backend, first, gh, x, w1, gb1 if first[2] else None), gw2, gb2)
 
 
 class MSELoss(Function):

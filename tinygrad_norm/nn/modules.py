@@ -14,6 +14,7 @@ from ..errors import ArgumentError, ArgumentTypeError, DTypeError, GraphError, N
 from ..function import Affine
 from ..function import Linear as _LinearOp
 from ..function import LinearReLU as _LinearReLUOp
+from ..function import LinearReLULinear as _LinearReLULinearOp
 from ..normalize import Normalizer
 from ..tensor import Tensor, default_generator
 from . import functional as F
@@ -21,6 +22,7 @@ from . import functional as F
 EXTRA_STATE = "_extra_state"
 _linear = _LinearOp.apply
 _linear_relu = _LinearReLUOp.apply
+_linear_relu_linear = _LinearReLULinearOp.apply
 
 
 class IncompatibleKeys(NamedTuple):
@@ -338,6 +340,17 @@ class Linear(Module):
             return _linear_relu(x, w, b)
         return F.relu(F.linear(x, w, b))
 
+    def forward_relu_linear(self, x: Tensor, then: Linear) -> Tensor:
+        """``then(relu(self(x)))`` as one graph node (what Sequential runs for this layer, a ReLU and a last
+        Linear ``then``)."""
+        w, b, w2, b2 = self.weight, self.bias, then.weight, then.bias
+        be, dt = w._backend, w.data.dtype
+        if (type(x) is Tensor and x._backend is be and x.data.dtype is dt and b is not None and b2 is not None
+                and b._backend is be and w2._backend is be and b2._backend is be and b.data.dtype is dt
+                and w2.data.dtype is dt and b2.data.dtype is dt):
+            return _linear_relu_linear(x, w, b, w2, b2)
+        return then(self.forward_relu(x))
+
     def extra_repr(self) -> str:
         return f"d_input: {self.in_features}, d_output: {self.out_features}, bias: {str(self.bias is not None).lower()}"
 
@@ -401,7 +414,8 @@ class Sequential(Module):
     """Layers applied in order; their state_dict names are '0.weight', '1.bias', ... like torch.
 
     A ``Linear`` directly followed by a ``ReLU`` runs as one fused graph node: the same numbers,
-    one node and one activation array fewer per step."""
+    one node and one activation array fewer per step. A Linear, a ReLU and a Linear that no ReLU follows (a
+    model's last layers) run as one node too (``function.LinearReLULinear``)."""
 
     def __init__(self, *layers: Module) -> None:
         for i, layer in enumerate(layers):
@@ -422,8 +436,12 @@ class Sequential(Module):
             # a Linear and the ReLU after it run as one fused node (exact types: a subclass may
             # change what forward does)
             if type(layer) is Linear and i + 1 < n and type(layers[i + 1]) is ReLU:
-                x = layer.forward_relu(x)
-                i += 2
+                if i + 2 < n and type(layers[i + 2]) is Linear and (i + 3 == n or type(layers[i + 3]) is not ReLU):
+                    x = layer.forward_relu_linear(x, layers[i + 2])
+                    i += 3
+                else:
+                    x = layer.forward_relu(x)
+                    i += 2
             else:
                 x = layer(x)
                 i += 1
