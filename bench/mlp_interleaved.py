@@ -3,9 +3,11 @@
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/mlp_interleaved.py [--rounds 7] [--sizes 4096x8x256,...]
 
 One process; each round times every engine once per size (each for at least --seconds and 3 steps, after a
-warm-up), in alternating order; the table shows each engine's median over rounds with its range, and ours
-against the best peer. OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE (set on this project's machine for old BLAS builds)
-force a slower kernel on a current NumPy: the header prints which BLAS kernel runs (threadpoolctl).
+warm-up), in alternating order; the table shows each engine's median over rounds with its range, ours against
+the best peer (the ratio of the medians), and the range of that ratio round by round (this machine's speed
+drifts by tens of percent over a run, for every engine at once: a round's engines see the same drift).
+OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE (set on this project's machine for old BLAS builds) force a slower kernel
+on a current NumPy: the header prints which BLAS kernel runs (threadpoolctl).
 """
 
 from __future__ import annotations
@@ -55,8 +57,8 @@ def main() -> None:
     except ImportError:
         blas = "threadpoolctl not installed"
     print(f"BLAS: {blas}; torch threads: {torch.get_num_threads()}")
-    print("\n| batch, D_in, H | " + " | ".join(engines) + " | ours vs the best peer |")
-    print("|---|" + "---|" * (len(engines) + 1))
+    print("\n| batch, D_in, H | " + " | ".join(engines) + " | ours vs the best peer | round by round |")
+    print("|---|" + "---|" * (len(engines) + 2))
     for spec in args.sizes.split(","):
         n, d, h = map(int, spec.split("x"))
         x, y = batch(n, d)
@@ -72,8 +74,13 @@ def main() -> None:
         med = {e: statistics.median(t) for e, t in times.items()}
         cells = [f"{fmt(med[e])} ({fmt(min(times[e]))}-{fmt(max(times[e]))})" for e in engines]
         peers = [med[e] for e in engines if e != "tinygrad_norm"]
-        ratio = f"{min(peers) / med['tinygrad_norm']:.2f}x" if peers and "tinygrad_norm" in med else ""
-        print(f"| {n}, {d}, {h} | " + " | ".join(cells) + f" | {ratio} |", flush=True)
+        ratio = rounds = ""
+        if peers and "tinygrad_norm" in med:
+            ratio = f"{min(peers) / med['tinygrad_norm']:.2f}x"
+            per_round = [min(times[e][r] for e in engines if e != "tinygrad_norm") / times["tinygrad_norm"][r]
+                         for r in range(args.rounds)]
+            rounds = f"{min(per_round):.2f}x-{max(per_round):.2f}x"
+        print(f"| {n}, {d}, {h} | " + " | ".join(cells) + f" | {ratio} | {rounds} |", flush=True)
         del steps
         gc.collect()
 
