@@ -173,6 +173,28 @@ def test_a_256_wide_model_makes_no_page_faults_after_warm_up():
     assert int(done.stdout.split()[-1]) < 20  # (before pooling these sizes: ~8800)
 
 
+def test_the_examples_model_trains_without_importing_numba():
+    """The example's 8 -> 64 -> ReLU -> 1 at batch 256 (641 parameters, 64 KiB activations) stays below every
+    fused path's threshold: a small script never pays numba's import (~0.3 s) for a few microseconds a step."""
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import tinygrad_norm as tn
+        model = tn.nn.Sequential(tn.nn.Linear(8, 64), tn.nn.ReLU(), tn.nn.Linear(64, 1))
+        opt = tn.optim.Adam(model.parameters(), lr=1e-3)
+        x = tn.Tensor(np.ones((256, 8), np.float32))
+        y = tn.Tensor(np.ones((256, 1), np.float32))
+        for _ in range(3):
+            opt.zero_grad()
+            tn.nn.functional.mse_loss(model(x), y).backward()
+            opt.step()
+        print("numba" in sys.modules, "tinygrad_norm._numba" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
+
+
 def test_an_array_still_in_use_is_never_handed_out_again():
     """Activations the user keeps (a Tensor, its .numpy(), a view of it) survive later steps unchanged; the
     pool's memory stays bounded over many steps."""
@@ -233,7 +255,7 @@ ADAM_SETTINGS = [
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # (the NumPy path's inf - inf)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("settings", ADAM_SETTINGS, ids=lambda s: ",".join(s) or "defaults")
-def test_the_one_pass_adam_of_big_buckets_gives_the_numpy_paths_bits(dtype, settings, monkeypatch):
+def test_the_one_pass_adam_of_big_buckets_gives_the_numpy_paths_bits(dtype, settings, monkeypatch, step_threads):
     """Over many steps (bias corrections changing), NaN and inf gradients included."""
     be = tn.get_backend("cpu")
     rng = np.random.default_rng(5)

@@ -211,8 +211,16 @@ def adam_flat(param, grad, m, v, vmax, c, lo, hi, maximize, decay_mode, small_we
     the constants in that dtype: 1 - beta1, 1 - beta2, beta2, eps, weight_decay, 1 - lr * weight_decay, beta1,
     sqrt(1 - beta2**step), -lr / (1 - beta1**step). ``decay_mode``: 0 none, 1 added to the gradient (Adam),
     2 decoupled (AdamW)."""
+    # (the loop runs over slices from 0: over range(lo, hi) numba must allow a negative index, and that check
+    # kept LLVM from vectorizing the loop: 2.5 ns an element instead of 0.16)
+    _adam_span(param[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi], vmax[lo:hi] if amsgrad else vmax[:0], c, maximize,
+               decay_mode, small_weight, amsgrad)
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _adam_span(param, grad, m, v, vmax, c, maximize, decay_mode, small_weight, amsgrad):  # pragma: no cover
     omb1, omb2, beta2, eps, decay, shrink, beta1, bc2, neg_step = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
-    for i in range(lo, hi):
+    for i in range(param.shape[0]):
         g = grad[i]
         if maximize:
             g = -g
