@@ -104,6 +104,8 @@ def tables():
         if gib not in made:  # (kept until the module ends: the engines take turns on each)
             path = folder / f"table-{gib:g}GiB.csv"
             made[gib] = (path, make_table.generate(path, gib, COLUMNS, log=lambda *_: None))
+            with open(path, "rb") as f:  # the file's dirty pages on disk now, not written back during the first run
+                os.fsync(f.fileno())
         return made[gib]
 
     try:
