@@ -26,6 +26,20 @@ def test_linear_relu_node_matches_torch(dtype, x_shape):
              [x_shape, (4, 5)], dtype=dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("x_shape", [(7, 5), (2, 3, 5), (5,)])
+@pytest.mark.parametrize("d_out", [1, 3])
+@pytest.mark.parametrize("grads", [(True,) * 5, (False, True, True, True, True), (True, False, False, True, True),
+                                   (False, False, False, True, False)], ids=["all", "no_input", "frozen_first",
+                                                                            "last_weight_only"])
+def test_linear_relu_linear_node_matches_torch(dtype, x_shape, d_out, grads):
+    def torch_head(x, w1, b1, w2, b2):
+        return torch.nn.functional.linear(torch.relu(torch.nn.functional.linear(x, w1, b1)), w2, b2)
+
+    check_op(lambda *a: LinearReLULinear.apply(*a), torch_head, [x_shape, (4, 5), (4,), (d_out, 4), (d_out,)],
+             dtype=dtype, grad_inputs=list(grads))
+
+
 def test_linear_relu_gradient_at_zero_is_zero_like_torch():
     x = np.array([[1.0, -1.0], [0.0, 0.0]])
     w = np.array([[1.0, 1.0], [1.0, -1.0]])  # the first unit's pre-activation is exactly 0 on both rows
