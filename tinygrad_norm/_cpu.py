@@ -43,13 +43,14 @@ _NUMBA_FIT_MIN_SIZE = 1 << 20
 # the per-call overhead (two ufunc calls, ~2-4 us each with two threads sharing the GIL).
 _APPLY_BLOCK_BYTES = 512 << 10
 # A layer's bias + ReLU, and ReLU's backward with the bias gradient, run as one numba pass over arrays of at
-# least this many bytes (and their outputs reuse pooled memory); smaller ones, the regression example's
-# 256 x 64 included, stay on NumPy, whose calls cost less than a kernel launch there.
+# least this many bytes, and their outputs reuse pooled memory: 128 KiB is where glibc starts serving arrays
+# from fresh mmaps (page faults on every step: 256 x 8 x 256 took 1.0 ms a step instead of 0.5). Smaller
+# ones, the regression example's 256 x 64 included, stay on NumPy and never import numba.
 _FUSED_LAYER_MIN_BYTES = 128 << 10
 # A training step's own passes (bias + ReLU, ReLU's backward, Adam) run on the calling thread alone: each comes
 # right after a BLAS product, whose threads spin-wait on every core for a while after returning, and a pool
-# thread of ours would share a core with one of them. Measured on 2 cores (bench/mlp_interleaved.py, rows
-# 4096x8x256 to 16384x64x512): one thread 4.7-4.9 / 69.5 / 80.7 ms a step, two 5.4-5.9 / 71-73 / 82-84.
+# thread of ours would share a core with one of them. Measured on 2 cores, same process, interleaved: one
+# thread 5.26 / 68.2 / 78.3 ms a step, two 5.40 / 69.7 / 79.9 (4096x8x256, 4096x64x1024, 16384x64x512).
 _STEP_THREADS = 1
 # Adam over buckets of this many parameters and more is one numba pass (the same bits as NumPy's ~13 passes, ~10x
 # faster: 4801 parameters 1.3 us against 13 us). Smaller buckets, the example's 641 parameters among them, stay on
