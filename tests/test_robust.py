@@ -211,9 +211,54 @@ def test_set_params_keeps_the_quantiles_unless_the_range_changes():
     assert twin.get_params()["quantile_range"] == (5, 95) and twin.unit_variance
 
 
-def test_from_stats_does_not_make_robust_normalizers():
-    with pytest.raises(tn.ArgumentError, match=r"from_stats does not build robust normalizers"):
-        Normalizer.from_stats("robust", min=[0.0], max=[1.0])
+@pytest.mark.parametrize("options", [OPTIONS[0], OPTIONS[9], dict(quantile_range=(5.0, 50.0), unit_variance=True),
+                                     dict(with_centering=False), dict(with_scaling=False)],
+                         ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "defaults")
+@pytest.mark.parametrize("count", [501, None], ids=["count", "no_count"])
+def test_from_stats_robust_is_the_fit_its_quantiles_came_from(tmp_path, options, count):
+    """A fit's median and quantiles given back: the same transform and inverse (the zero-spread rule included:
+    a constant and a mostly-zero column), scikit-learn's RobustScaler's, a save/load round trip; taken as exact
+    and without a sketch, so more rows are refused and the state stays as it was."""
+    x = DATASETS["constant and mostly-zero columns"]
+    fitted, reference = _fit_both(x, **options)
+    state = fitted.state_dict()
+    given = Normalizer.from_stats("robust", median=state["median"], q_low=state["q_low"], q_high=state["q_high"],
+                                  count=count, feature_names=["a", "b", "c"], **options)
+    assert given.is_fitted and given.rank_error == 0.0 and given.count == count and given.n_features == 3
+    probe = x * 1.5 - 0.25
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NormalizerWarning)
+        np.testing.assert_array_equal(given.transform(probe), fitted.transform(probe))
+        y = fitted.transform(probe)
+        np.testing.assert_array_equal(given.inverse_transform(y), fitted.inverse_transform(y))
+        _close(given.transform(probe), reference.transform(probe))
+        tn.save(given.state_dict(), tmp_path / "given.npz")
+        back = Normalizer.from_state_dict(tn.load(tmp_path / "given.npz"))
+        np.testing.assert_array_equal(back.transform(probe), y)
+    before = given.state_dict()
+    with pytest.raises(tn.ArgumentError, match=r"holds exact quantiles of .*or from_stats\) and no quantile sketch"):
+        given.partial_fit(x)
+    _same_state(given.state_dict(), before)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(median=[0.0, 5.0], q_low=[-1.0, 6.0], q_high=[1.0, 7.0]), r"q_low <= median <= q_high.*feature\(s\) 1"),
+    (dict(median=[0.0], q_low=[-1.0], q_high=[-0.5]), r"q_low <= median <= q_high.*feature\(s\) 0"),
+    (dict(median=[0.0], q_low=[-1.0]), r"needs q_high="),
+    (dict(median=[0.0], q_low=[-1.0], q_high=[1.0], min=[0.0]), r"takes median= and q_low= and q_high=; min= is not"),
+    (dict(median=[0.0], q_low=[-1.0], q_high=[np.inf]), r"q_high is not finite"),
+    (dict(median=[0.0], q_low=[-1.0], q_high=[1.0], quantile_range=(75.0, 25.0)), r"quantile_range"),
+])
+def test_from_stats_robust_refuses_bad_quantiles(kwargs, match):
+    with pytest.raises(tn.ArgumentError, match=match):
+        Normalizer.from_stats("robust", **kwargs)
+
+
+def test_robust_options_are_refused_by_the_other_methods_from_stats():
+    with pytest.raises(tn.ArgumentError, match="quantile_range"):
+        Normalizer.from_stats("standard", mean=[0.0], var=[1.0], quantile_range=(10.0, 90.0))
+    with pytest.raises(tn.ArgumentError, match="median= is not one of its statistics"):
+        Normalizer.from_stats("minmax", min=[0.0], max=[1.0], median=[0.5])
 
 
 def test_repr_and_drift():
@@ -310,9 +355,11 @@ def test_in_memory_fit_needs_no_datasketches_and_chunks_say_what_to_install(no_d
     assert n._sketch is None and "sketch" not in n.state_dict()
     install = r"pip install 'tinygrad_norm\[robust\]' \(or pip install datasketches\)"
     for call in (lambda: Normalizer("robust").partial_fit(x), lambda: Normalizer("robust").fit([x[:9], x[9:]]),
-                 lambda: Normalizer("robust").fit(iter([x])), lambda: n.partial_fit(x)):
+                 lambda: Normalizer("robust").fit(iter([x]))):
         with pytest.raises(tn.MissingDependencyError, match=install):
             call()
+    with pytest.raises(tn.ArgumentError, match="no quantile sketch"):  # (installing datasketches would not help)
+        n.partial_fit(x)
     tn.save(n.state_dict(), tmp_path / "n.npz")
     np.testing.assert_array_equal(Normalizer.from_state_dict(tn.load(tmp_path / "n.npz")).transform(x),
                                   n.transform(x))
@@ -327,7 +374,7 @@ def test_an_exact_fit_made_without_datasketches_cannot_take_more_rows(monkeypatc
     n = Normalizer("robust").fit(x)
     monkeypatch.delitem(sys.modules, "datasketches")
     state = n.state_dict()
-    with pytest.raises(tn.ArgumentError, match=r"holds the exact quantiles of 501 rows that fit\(\) saw in memory"):
+    with pytest.raises(tn.ArgumentError, match=r"holds exact quantiles of 501 rows \(from fit\(\) on one in-memory"):
         n.partial_fit(x)
     _same_state(n.state_dict(), state)
 

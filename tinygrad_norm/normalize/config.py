@@ -18,7 +18,8 @@ _STATS = {"standard": ("mean", "m2"), "minmax": ("min", "max"), "maxabs": ("min"
 # standard normalizer of unknown count, max_abs for maxabs)
 _STAT_KEYS = ("mean", "m2", "var", "min", "max", "max_abs", "median", "q_low", "q_high")
 # what from_stats takes for each method
-_GIVEN = {"standard": ("mean", "var", "std"), "minmax": ("min", "max"), "maxabs": ("max_abs",)}
+_GIVEN = {"standard": ("mean", "var", "std"), "minmax": ("min", "max"), "maxabs": ("max_abs",),
+          "robust": ("median", "q_low", "q_high")}
 _ROBUST_KEYS = ("quantile_range", "with_centering", "with_scaling", "unit_variance")
 _CONFIG_KEYS = ("method", "ddof", "with_mean", "with_std", "feature_range", "clip", *_ROBUST_KEYS, "feature_names")
 _DERIVING_KEYS = frozenset(_CONFIG_KEYS) - {"feature_names"}  # the settings the applied statistics depend on

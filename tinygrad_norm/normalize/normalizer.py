@@ -592,19 +592,28 @@ class Normalizer:
     def from_stats(cls, method: str, *, mean: ArrayLike | Tensor | None = None, var: ArrayLike | Tensor | None = None,
                    std: ArrayLike | Tensor | None = None, min: ArrayLike | Tensor | None = None,
                    max: ArrayLike | Tensor | None = None, max_abs: ArrayLike | Tensor | None = None,
-                   count: int | None = None, ddof: int | None = None,
+                   median: ArrayLike | Tensor | None = None, q_low: ArrayLike | Tensor | None = None,
+                   q_high: ArrayLike | Tensor | None = None, count: int | None = None, ddof: int | None = None,
                    with_mean: bool = True, with_std: bool = True, feature_range: tuple[float, float] = (0.0, 1.0),
-                   clip: bool = False, feature_names: Sequence[str] | None = None) -> Normalizer:
+                   clip: bool = False, quantile_range: tuple[float, float] = (25.0, 75.0),
+                   with_centering: bool = True, with_scaling: bool = True, unit_variance: bool = False,
+                   feature_names: Sequence[str] | None = None) -> Normalizer:
         """A normalizer from statistics computed elsewhere, like Keras' ``Normalization(mean=, variance=)``:
         the same transform, inverse, ``state_dict``/``from_state_dict`` and save/load as a fitted one.
 
         - ``"standard"``: ``mean=`` and one of ``var=`` or ``std=`` (both is an error);
         - ``"minmax"``: ``min=`` and ``max=`` (min <= max);
-        - ``"maxabs"``: ``max_abs=`` (>= 0).
+        - ``"maxabs"``: ``max_abs=`` (>= 0);
+        - ``"robust"``: ``median=``, ``q_low=`` and ``q_high=``, the quantiles of ``quantile_range`` (the first
+          and third quartiles by default; q_low <= median <= q_high), what a fit's ``state_dict`` holds. They are
+          taken as exact (``rank_error`` 0.0) and there is no sketch to merge rows into, so ``partial_fit`` is an
+          error, as after an exact in-memory fit; the spread gets the fit's rules (a zero spread scales by 1,
+          ``unit_variance``).
 
         Each is one finite number per feature (a 1-D array-like or Tensor); a statistic the method does not
         take is an error, never ignored. The constructor's options (``ddof``, ``with_mean``, ``with_std``,
-        ``feature_range``, ``clip``, ``feature_names``) are validated as the constructor validates them.
+        ``feature_range``, ``clip``, the robust ones, ``feature_names``) are validated as the constructor
+        validates them.
 
         ``count``: the number of rows the statistics describe. With it, the normalizer is what ``fit`` on such
         rows gives (M2 = var * (count - ddof): ``ddof``, default 1, says which variance ``var``/``std`` is) and
@@ -613,8 +622,10 @@ class Normalizer:
         cannot be given (it relates var to M2 through the count). Only the given statistics exist: a drift
         report says it has no training min/max for a standard one, no mean/std for minmax or maxabs."""
         return _state.from_stats(cls, method, mean=mean, var=var, std=std, min=min, max=max, max_abs=max_abs,
-                                count=count, ddof=ddof, with_mean=with_mean, with_std=with_std,
-                                feature_range=feature_range, clip=clip, feature_names=feature_names)
+                                median=median, q_low=q_low, q_high=q_high, count=count, ddof=ddof,
+                                with_mean=with_mean, with_std=with_std, feature_range=feature_range, clip=clip,
+                                quantile_range=quantile_range, with_centering=with_centering,
+                                with_scaling=with_scaling, unit_variance=unit_variance, feature_names=feature_names)
 
     # ---- drift ---------------------------------------------------------------------------------------------
     def drift(self, x: Any, *, max_outside: float = _drift.MAX_OUTSIDE, max_mean_shift: float = _drift.MAX_MEAN_SHIFT,

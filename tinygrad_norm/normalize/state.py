@@ -168,16 +168,17 @@ def _robust_state(state: dict[str, Any], count: int | None, d: int) -> tuple[flo
 def from_stats(cls: type, method: str, *, mean: ArrayLike | Tensor | None = None, var: ArrayLike | Tensor | None = None,
                std: ArrayLike | Tensor | None = None, min: ArrayLike | Tensor | None = None,
                max: ArrayLike | Tensor | None = None, max_abs: ArrayLike | Tensor | None = None,
-               count: int | None = None, ddof: int | None = None,
+               median: ArrayLike | Tensor | None = None, q_low: ArrayLike | Tensor | None = None,
+               q_high: ArrayLike | Tensor | None = None, count: int | None = None, ddof: int | None = None,
                with_mean: bool = True, with_std: bool = True, feature_range: tuple[float, float] = (0.0, 1.0),
-               clip: bool = False, feature_names: Sequence[str] | None = None) -> Any:
+               clip: bool = False, quantile_range: tuple[float, float] = (25.0, 75.0), with_centering: bool = True,
+               with_scaling: bool = True, unit_variance: bool = False,
+               feature_names: Sequence[str] | None = None) -> Any:
     """What ``Normalizer.from_stats`` does (its docstring says what each argument means): the given
     statistics validated and set, as a fitted normalizer would hold them."""
-    given = {"mean": mean, "var": var, "std": std, "min": min, "max": max, "max_abs": max_abs}
+    given = {"mean": mean, "var": var, "std": std, "min": min, "max": max, "max_abs": max_abs, "median": median,
+             "q_low": q_low, "q_high": q_high}
     given = {k: v for k, v in given.items() if v is not None}
-    if method == "robust":
-        raise ArgumentError("from_stats does not build robust normalizers: their quantiles are not among its "
-                            "statistics; fit one (Normalizer('robust').fit(X)), or load one's state_dict")
     if method in _GIVEN:
         wrong = [k for k in given if k not in _GIVEN[method]]
         if wrong:
@@ -188,7 +189,8 @@ def from_stats(cls: type, method: str, *, mean: ArrayLike | Tensor | None = None
         raise ArgumentError(f"from_stats: ddof={ddof!r} relates the variance to M2 through the row count, and "
                             "count is None (unknown): give count= too, or leave ddof out")
     norm = cls(method, ddof=1 if ddof is None else ddof, with_mean=with_mean, with_std=with_std,
-               feature_range=feature_range, clip=clip, feature_names=feature_names)
+               feature_range=feature_range, clip=clip, quantile_range=quantile_range, with_centering=with_centering,
+               with_scaling=with_scaling, unit_variance=unit_variance, feature_names=feature_names)
     if count is not None and (isinstance(count, bool) or not isinstance(count, (int, np.integer))
                               or not 1 <= count < 2**63):
         raise ArgumentError(f"from_stats: count must be a positive integer below 2**63 or None (unknown), got "
@@ -222,6 +224,13 @@ def from_stats(cls: type, method: str, *, mean: ArrayLike | Tensor | None = None
                                 f"{bad_features(arrays[key] < 0)}")
     if method == "minmax" and (arrays["min"] > arrays["max"]).any():
         raise ArgumentError(f"from_stats: min > max for feature(s) {bad_features(arrays['min'] > arrays['max'])}")
+    if method == "robust":
+        lo, mid, hi = arrays["q_low"], arrays["median"], arrays["q_high"]
+        disordered = (lo > mid) | (mid > hi)
+        if disordered.any():
+            raise ArgumentError(f"from_stats('robust'): q_low <= median <= q_high must hold (the quantiles of "
+                                f"quantile_range={tuple(norm.quantile_range)} around the median); not for feature(s) "
+                                f"{bad_features(disordered)}")
     if method == "standard":
         v = arrays["var"] if "var" in arrays else arrays["std"] ** 2
         if count is None:
@@ -239,6 +248,9 @@ def from_stats(cls: type, method: str, *, mean: ArrayLike | Tensor | None = None
         norm._mean = arrays["mean"]
     elif method == "minmax":
         norm._min, norm._max = arrays["min"], arrays["max"]
+    elif method == "robust":  # taken as exact quantiles, with no sketch: it cannot take more rows
+        norm._median, norm._q_low, norm._q_high = arrays["median"], arrays["q_low"], arrays["q_high"]
+        norm._sketch, norm._rank_error = None, 0.0
     else:
         norm._max_abs = arrays["max_abs"]
     norm.count = None if count is None else int(count)

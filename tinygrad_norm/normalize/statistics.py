@@ -36,14 +36,14 @@ def partial_fit(norm: Any, chunk: Any, what: str = "partial_fit", prefix: str = 
     """Merge one chunk into the statistics. ``what`` names the call in errors; ``prefix`` starts the messages
     that name no call (NaN/inf data, overflow: the same for fit and partial_fit), e.g. a batch's number.
     ``exact``: the chunk is the whole fit (robust's quantiles are then computed exactly, not sketched)."""
+    robust = norm.method == "robust"
+    if robust and (not exact or _dask.is_collection(chunk)):  # (first: a count would not help a robust one)
+        check_sketchable(norm, what)
     if norm.count is None:
         raise ArgumentError(f"{what}: this normalizer was built from given statistics of an unknown number of "
                             "rows (from_stats(..., count=None)), so new rows cannot be weighed against them; "
                             "rebuild it with from_stats(..., count=N), or fit it on the data")
-    robust = norm.method == "robust"
     labels = sketch = backend = None
-    if robust and (not exact or _dask.is_collection(chunk)):
-        check_sketchable(norm, what)
     if _dask.is_collection(chunk):
         x, labels = _dask.as_array(chunk, what)
         check_chunk(norm, x.shape[1], labels, what)
@@ -102,12 +102,14 @@ def merge(norm: Any, stats: Stats) -> None:
 def check_sketchable(norm: Any, what: str) -> None:
     """robust statistics of a chunk are merged in quantile sketches: datasketches must be installed, and a fitted
     normalizer must hold the sketches of its rows."""
+    if norm._median is not None and norm._sketch is None:  # (fit on one array, or from_stats)
+        rows = f"{norm.count} rows" if norm.count else "an unknown number of rows"
+        raise ArgumentError(f"{what}: this robust normalizer holds exact quantiles of {rows} (from fit() on one "
+                            "in-memory array, which keeps no sketch: one would double its time, or from_stats) and "
+                            "no quantile sketch of them, so new rows cannot be merged with them; to add rows later, "
+                            "fit with partial_fit (or on a list or stream of chunks) from the start, or fit again "
+                            "on all the rows")
     _quantiles.kll(what)
-    if norm.count and norm._sketch is None:
-        raise ArgumentError(f"{what}: this robust normalizer holds the exact quantiles of {norm.count} rows that "
-                            "fit() saw in memory, and no quantile sketch of them (one would double fit's time), so "
-                            "new rows cannot be merged with them; to add rows later, fit with partial_fit (or on "
-                            "a list or stream of chunks) from the start, or fit again on all the rows")
 
 
 def merge_quantiles(norm: Any, x: Any, backend: Any, sketch: tuple[bytes, ...] | None, exact: bool,
